@@ -30,7 +30,9 @@ class StateBytes:
         return self.weights + self.gradients + self.optimizer
 
 
-def state_bytes(total_params: int, trainable_params: int, optimizer: str = "SGD", amp: bool = True) -> StateBytes:
+def state_bytes(
+    total_params: int, trainable_params: int, optimizer: str = "SGD", amp: bool = True
+) -> StateBytes:
     if optimizer not in _STATE_PER_PARAM:
         raise ValueError(f"unknown optimizer {optimizer!r}; use one of {', '.join(OPTIMIZERS)}")
     return StateBytes(
