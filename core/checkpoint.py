@@ -23,6 +23,7 @@ from core.safepickle import (
     DTYPE_SIZES,
     MAX_PICKLE_BYTES,
     NumpyValue,
+    PickleScanError,
     StorageMeta,
     Stub,
     TensorMeta,
@@ -199,7 +200,18 @@ def read_checkpoint(path: str | os.PathLike[str]) -> ModelInfo:
         raise CheckpointError(f"{p}: empty file, not a checkpoint")
     try:
         raw = _read_container(p, st.st_size)
-        return _interpret(p, st.st_size, raw)
+        try:
+            return _interpret(p, st.st_size, raw)
+        except CheckpointError as e:
+            if raw.suspicious:
+                raise PickleScanError(e, raw.suspicious) from None
+            raise
+    except PickleScanError as e:
+        names = ", ".join(e.suspicious[:5])
+        raise HostileCheckpointError(
+            f"{p}: hostile: references code that could run when loaded ({names}); "
+            "no model could be read from it"
+        ) from None
     except CheckpointError:
         raise
     except RecursionError:

@@ -346,11 +346,15 @@ def detect_format(text: str) -> str:
         return "json"
     if s.startswith("--freeze") or re.fullmatch(r"[\d\s]+", s.strip() or "x"):
         return "yolov5"
-    if re.match(r"freeze\s*=\s*\[", s) and not re.match(r"freeze\s*=\s*\[\s*(['\"]model\.|\])", s):
-        # freeze=[...] without model. prefixes: Ultralytics' layer numbers or module paths
-        return "ultralytics"
-    if re.match(r"(freeze\s*=\s*)?\[", s):
-        return "python"
+    m = re.match(r"(freeze(\s*)=\s*)?\[", s)
+    if m:
+        body = s[m.end():].lstrip()
+        if body.startswith(("'model.", '"model.')):
+            return "python"
+        if body[:1].isdigit() or body.startswith(("'", '"')):
+            return "ultralytics"  # layer numbers or module paths without the model. prefix
+        # an empty list: our writers differ in spacing (python "freeze = [", ultralytics "freeze=[")
+        return "ultralytics" if m.group(1) and not m.group(2) else "python"
     return "names"
 
 

@@ -202,6 +202,10 @@ class Stub:
     def __setstate__(self, state: Any) -> None:
         self.__dict__["_stub_state"] = state
 
+    def __call__(self, *args: Any, **kwargs: Any) -> Stub:
+        # A stub's result called again (getattr(...)(...) chains): record, never run.
+        return type(self)(*args, **kwargs)
+
     @property
     def stub_qualname(self) -> str:
         return f"{self._stub_module}.{self._stub_name}"
@@ -461,6 +465,15 @@ def storage_type_of(obj: Any) -> tuple[str, int]:
     raise pickle.UnpicklingError("storage of unknown type")
 
 
+class PickleScanError(Exception):
+    """Unpickling failed; carries the suspicious globals seen before the failure."""
+
+    def __init__(self, cause: BaseException, suspicious: list[str]) -> None:
+        super().__init__(str(cause) or type(cause).__name__)
+        self.cause = cause
+        self.suspicious = suspicious
+
+
 def scan_pickle(
     data: bytes | io.BufferedIOBase,
     storage_lookup: Callable[[tuple[Any, ...]], StorageMeta] | None = None,
@@ -468,5 +481,12 @@ def scan_pickle(
     """Unpickle one object; return it with the globals it named, and bytes consumed."""
     f = io.BytesIO(data) if isinstance(data, bytes) else data
     up = RestrictedUnpickler(f, storage_lookup)
-    root = up.load()
+    try:
+        root = up.load()
+    except (RecursionError, MemoryError):
+        raise
+    except Exception as e:
+        if up.suspicious:
+            raise PickleScanError(e, list(up.suspicious)) from None
+        raise
     return PickleScan(root, list(up.globals_seen), list(up.suspicious)), f.tell()
