@@ -86,8 +86,8 @@ def print_summary(info: ModelInfo) -> None:
 def run(args: argparse.Namespace) -> int:
     info = open_checkpoint(args)
     if args.json:
-        json.dump(info_document(info), sys.stdout, indent=1)
-        sys.stdout.write("\n")
+        # compact json.dumps on purpose: only it uses the C encoder (pipe to jq to read)
+        sys.stdout.write(json.dumps(info_document(info), separators=(",", ":")) + "\n")
     else:
         print_summary(info)
     return EXIT_HOSTILE if info.hostile else EXIT_OK
