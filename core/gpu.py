@@ -1,0 +1,372 @@
+"""GPU and process sampling for the monitor: NVML when there is a driver, psutil always.
+
+``GpuSampler`` is the one boundary tests fake: ``NvmlSampler`` (nvidia-ml-py, module ``pynvml``),
+``ProcessSampler`` (psutil only: CPU boxes, containers without the NVML library) and
+``RecordedSampler`` (replays samples). ``SamplerThread`` polls one in the background and keeps
+only the newest sample, so a slow NVML call never blocks the UI.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class GpuReading:
+    """One GPU. None means N/A: the GPU or driver does not report that field."""
+
+    index: int  # NVML index (PCI order)
+    name: str
+    uuid: str = ""
+    pci_bus_id: str = ""
+    cuda_index: int | None = None  # the number the training process uses, under its CUDA_VISIBLE_DEVICES
+    util_gpu: float | None = None  # %
+    util_mem: float | None = None  # %
+    mem_used: int | None = None  # bytes, NVML "used": every process + CUDA contexts
+    mem_total: int | None = None
+    temperature: float | None = None  # °C
+    power: float | None = None  # W
+    power_limit: float | None = None  # W
+    sm_clock: int | None = None  # MHz
+    fan: float | None = None  # %
+    run_mem: int | None = None  # bytes used on this GPU by the run's own processes
+
+
+@dataclass(frozen=True)
+class ProcessReading:
+    """The training's own processes (supervisor, trainer, DDP ranks, dataloader workers)."""
+
+    pids: tuple[int, ...] = ()
+    cpu_percent: float | None = None  # summed; 100 = one core busy
+    rss: int | None = None  # bytes, summed
+    ram_used: int | None = None  # system
+    ram_total: int | None = None
+    gpu_mem: int | None = None  # bytes on all GPUs, from NVML's per-process list
+    note: str = ""  # e.g. why PIDs could not be matched
+
+
+@dataclass(frozen=True)
+class GpuSample:
+    time: float
+    source: str  # "nvml", "psutil", "recorded"
+    gpus: tuple[GpuReading, ...] = ()
+    processes: ProcessReading = field(default_factory=ProcessReading)
+    note: str = ""  # said once by the UI: "NVML unavailable: …"
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @staticmethod
+    def from_json(d: dict[str, Any]) -> GpuSample:
+        gpus = tuple(GpuReading(**g) for g in d.get("gpus", ()))
+        proc = d.get("processes") or {}
+        proc["pids"] = tuple(proc.get("pids", ()))
+        return GpuSample(
+            float(d["time"]),
+            str(d.get("source", "recorded")),
+            gpus,
+            ProcessReading(**proc),
+            str(d.get("note", "")),
+        )
+
+
+class GpuSampler(Protocol):
+    def sample(self, pids: Sequence[int]) -> GpuSample: ...
+
+    def close(self) -> None: ...
+
+
+class NvmlUnavailable(Exception):
+    pass
+
+
+def process_tree(pid: int) -> list[int]:
+    """A process and all its descendants (the run: supervisor → trainer → ranks → workers)."""
+    import psutil
+
+    try:
+        p = psutil.Process(pid)
+        return [pid] + [c.pid for c in p.children(recursive=True)]
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return []
+
+
+class ProcessSampler:
+    """CPU and RAM of the training processes; the fallback when NVML is missing."""
+
+    def __init__(self, note: str = "") -> None:
+        self.note = note
+        self._procs: dict[int, Any] = {}
+
+    def _processes(self, pids: Sequence[int]) -> ProcessReading:
+        import psutil
+
+        cpu = 0.0
+        rss = 0
+        alive = []
+        for pid in pids:
+            proc = self._procs.get(pid)
+            try:
+                if proc is None:
+                    # cpu_percent needs two calls; the first one of a new process reads 0
+                    proc = self._procs[pid] = psutil.Process(pid)
+                    proc.cpu_percent(None)
+                with proc.oneshot():
+                    cpu += proc.cpu_percent(None)
+                    rss += proc.memory_info().rss
+                alive.append(pid)
+            except (psutil.NoSuchProcess, psutil.AccessDenied):
+                self._procs.pop(pid, None)
+        for gone in set(self._procs) - set(pids):
+            self._procs.pop(gone, None)
+        vm = psutil.virtual_memory()
+        return ProcessReading(tuple(alive), cpu if alive else None, rss if alive else None, vm.used, vm.total)
+
+    def sample(self, pids: Sequence[int]) -> GpuSample:
+        return GpuSample(time.time(), "psutil", (), self._processes(pids), self.note)
+
+    def close(self) -> None:
+        self._procs.clear()
+
+
+def visible_map(cvd: str | None, devices: Sequence[tuple[int, str, str]]) -> dict[int, int]:
+    """NVML index -> CUDA index under ``CUDA_VISIBLE_DEVICES`` (devices: (nvml index, uuid, pci)).
+
+    Numbers in CUDA_VISIBLE_DEVICES are taken in PCI order (exact with CUDA_DEVICE_ORDER=PCI_BUS_ID,
+    the common setting on shared boxes); UUIDs (``GPU-…``, prefixes allowed) are exact. Like CUDA,
+    parsing stops at the first entry that names no device.
+    """
+    if cvd is None:
+        return {idx: idx for idx, _, _ in devices}
+    out: dict[int, int] = {}
+    for entry in (e.strip() for e in cvd.split(",")):
+        if not entry:
+            break
+        match = None
+        if entry.lstrip("-").isdigit():
+            n = int(entry)
+            match = next((idx for idx, _, _ in devices if idx == n), None)
+        else:
+            match = next((idx for idx, uuid, _ in devices if uuid and uuid.startswith(entry)), None)
+        if match is None or match in out:
+            break
+        out[match] = len(out)
+    return out
+
+
+class NvmlSampler(ProcessSampler):
+    """Per-GPU fields from NVML, each read on its own so one unsupported field blanks only itself."""
+
+    def __init__(self, cvd: str | None = None, run_uuids: Sequence[str] = ()) -> None:
+        super().__init__()
+        try:
+            import pynvml
+        except ImportError as e:
+            raise NvmlUnavailable(f"nvidia-ml-py not installed ({e})") from None
+        self.nv = pynvml
+        try:
+            pynvml.nvmlInit()
+        except pynvml.NVMLError as e:
+            raise NvmlUnavailable(str(e) or type(e).__name__) from None
+        except OSError as e:  # a broken libnvidia-ml can fail at the loader level
+            raise NvmlUnavailable(str(e)) from None
+        # Static fields are read once: name, uuid, PCI id, total memory, power limit.
+        self._static: list[GpuReading] = []
+        self._handles: list[Any] = []
+        for i in range(pynvml.nvmlDeviceGetCount()):
+            h = pynvml.nvmlDeviceGetHandleByIndex(i)
+            self._handles.append(h)
+            name = self._get(pynvml.nvmlDeviceGetName, h) or f"GPU {i}"
+            uuid = self._get(pynvml.nvmlDeviceGetUUID, h) or ""
+            pci = self._get(lambda x: pynvml.nvmlDeviceGetPciInfo(x).busId, h) or ""
+            total = self._get(lambda x: int(pynvml.nvmlDeviceGetMemoryInfo(x).total), h)
+            limit = self._get(lambda x: pynvml.nvmlDeviceGetEnforcedPowerLimit(x) / 1000.0, h)
+            self._static.append(
+                GpuReading(i, _text(name), _text(uuid), _text(pci), mem_total=total, power_limit=limit)
+            )
+        mapping = visible_map(cvd, [(g.index, g.uuid, g.pci_bus_id) for g in self._static])
+        if run_uuids:  # the runner told us exactly which GPUs torch used
+            mapping = {g.index: run_uuids.index(g.uuid) for g in self._static if g.uuid in run_uuids}
+        self._static = [replace(g, cuda_index=mapping.get(g.index)) for g in self._static]
+
+    def _get(self, fn: Callable[[Any], Any], handle: Any) -> Any:
+        try:
+            return fn(handle)
+        except self.nv.NVMLError:  # NotSupported, NoPermission, GpuIsLost …: this field only
+            return None
+
+    def _proc_mem(self, h: Any) -> dict[int, int | None] | None:
+        nv = self.nv
+        for name in (
+            "nvmlDeviceGetComputeRunningProcesses_v3",
+            "nvmlDeviceGetComputeRunningProcesses_v2",
+            "nvmlDeviceGetComputeRunningProcesses",
+        ):
+            fn = getattr(nv, name, None)
+            if fn is None:
+                continue
+            try:
+                return {
+                    int(p.pid): (int(p.usedGpuMemory) if p.usedGpuMemory is not None else None) for p in fn(h)
+                }
+            except (nv.NVMLError_FunctionNotFound, AttributeError):
+                continue
+            except nv.NVMLError:
+                return None
+        return None
+
+    def sample(self, pids: Sequence[int]) -> GpuSample:
+        nv = self.nv
+        wanted = set(pids)
+        gpus = []
+        run_total: int | None = None
+        seen_any = False
+        for static, h in zip(self._static, self._handles, strict=True):
+            util = self._get(nv.nvmlDeviceGetUtilizationRates, h)
+            mem = self._get(nv.nvmlDeviceGetMemoryInfo, h)
+            procs = self._proc_mem(h)
+            run_mem = None
+            if procs is not None:
+                seen_any = seen_any or bool(procs)
+                mine = [m for pid, m in procs.items() if pid in wanted]
+                if mine:
+                    run_mem = sum(m or 0 for m in mine)
+                    run_total = (run_total or 0) + run_mem
+            gpus.append(
+                replace(
+                    static,
+                    util_gpu=float(util.gpu) if util is not None else None,
+                    util_mem=float(util.memory) if util is not None else None,
+                    mem_used=int(mem.used) if mem is not None else None,
+                    temperature=self._get(
+                        lambda x: float(nv.nvmlDeviceGetTemperature(x, nv.NVML_TEMPERATURE_GPU)), h
+                    ),
+                    power=self._get(lambda x: nv.nvmlDeviceGetPowerUsage(x) / 1000.0, h),
+                    sm_clock=self._get(lambda x: int(nv.nvmlDeviceGetClockInfo(x, nv.NVML_CLOCK_SM)), h),
+                    fan=self._get(lambda x: float(nv.nvmlDeviceGetFanSpeed(x)), h),
+                    run_mem=run_mem,
+                )
+            )
+        proc = self._processes(pids)
+        note = ""
+        if wanted and run_total is None and seen_any:
+            # Inside containers NVML lists host PIDs: say so instead of showing an empty number.
+            note = "NVML lists GPU processes, but none with this run's PIDs (container PID namespace?)"
+        return GpuSample(time.time(), "nvml", tuple(gpus), replace(proc, gpu_mem=run_total, note=note))
+
+    def close(self) -> None:
+        super().close()
+        with contextlib.suppress(Exception):
+            self.nv.nvmlShutdown()
+
+
+def _text(v: Any) -> str:
+    return v.decode() if isinstance(v, bytes) else str(v)
+
+
+def default_sampler(cvd: str | None = None, run_uuids: Sequence[str] = ()) -> GpuSampler:
+    """NVML if it works, else the psutil sampler with a note saying why (shown once)."""
+    try:
+        return NvmlSampler(cvd, run_uuids)
+    except NvmlUnavailable as e:
+        return ProcessSampler(note=f"NVML unavailable: {e}")
+
+
+class RecordedSampler:
+    """Replays samples in order (holding the last), re-stamped with the current time."""
+
+    def __init__(self, samples: Sequence[GpuSample], loop: bool = False) -> None:
+        if not samples:
+            raise ValueError("RecordedSampler needs at least one sample")
+        self.samples = list(samples)
+        self.loop = loop
+        self.i = 0
+
+    @staticmethod
+    def from_jsonl(path: str | os.PathLike[str], loop: bool = False) -> RecordedSampler:
+        with open(path, encoding="utf-8") as f:
+            return RecordedSampler([GpuSample.from_json(json.loads(x)) for x in f if x.strip()], loop)
+
+    def sample(self, pids: Sequence[int]) -> GpuSample:
+        s = self.samples[min(self.i, len(self.samples) - 1)]
+        self.i = (self.i + 1) % len(self.samples) if self.loop else self.i + 1
+        return replace(s, time=time.time(), source="recorded" if s.source == "recorded" else s.source)
+
+    def close(self) -> None:
+        pass
+
+
+def save_jsonl(samples: Sequence[GpuSample], path: Path) -> None:
+    path.write_text("".join(json.dumps(s.to_json()) + "\n" for s in samples), encoding="utf-8")
+
+
+class SamplerThread:
+    """Polls a sampler every ``interval`` s in a daemon thread; ``latest`` is the newest sample.
+
+    ``on_sample`` is called from the thread (the TUI posts a message from it); a sampler error is
+    kept in ``error`` and sampling stops, the UI says so rather than crashing.
+    """
+
+    def __init__(
+        self,
+        sampler: GpuSampler,
+        pids: Callable[[], Sequence[int]],
+        interval: float = 0.5,
+        on_sample: Callable[[GpuSample], None] | None = None,
+    ) -> None:
+        self.sampler = sampler
+        self.pids = pids
+        self.interval = max(0.25, interval)  # NVML itself is slow to update faster than this
+        self.on_sample = on_sample
+        self.latest: GpuSample | None = None
+        self.error: str | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="gpu-sampler", daemon=True)
+
+    def start(self) -> SamplerThread:
+        self._thread.start()
+        return self
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            t0 = time.monotonic()
+            try:
+                s = self.sampler.sample(self.pids())
+            except Exception as e:  # a driver error mid-run must not take the monitor down
+                self.error = f"sampling stopped: {type(e).__name__}: {e}"
+                return
+            self.latest = s
+            if self.on_sample is not None:
+                self.on_sample(s)
+            self._stop.wait(max(0.0, self.interval - (time.monotonic() - t0)))
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive() and threading.current_thread() is not self._thread:
+            self._thread.join(timeout=2.0)
+        self.sampler.close()
+
+
+def cuda_device_count() -> tuple[int, str]:
+    """GPUs a training launched now could use, and a reason when there are none.
+
+    NVML answers without importing torch (seconds saved on every launch); CUDA_VISIBLE_DEVICES
+    narrows it the way CUDA would.
+    """
+    try:
+        s = NvmlSampler(os.environ.get("CUDA_VISIBLE_DEVICES"))
+    except NvmlUnavailable as e:
+        return 0, f"NVML unavailable: {e}"
+    try:
+        n = sum(1 for g in s._static if g.cuda_index is not None)
+    finally:
+        s.close()
+    return n, "" if n else "CUDA_VISIBLE_DEVICES hides every GPU"
