@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -11,16 +12,22 @@ from core.errors import PlanError
 from core.freeze import FORMATS, FreezePlan, export, import_plan, preset, yolov5_args
 
 
+def _train_py_freeze_block() -> str:
+    """The freeze lines of the installed yolov5/train.py, taken from its source, not retyped."""
+    import yolov5.train
+
+    src = Path(yolov5.train.__file__).read_text().splitlines()
+    start = next(i for i, ln in enumerate(src) if ln.strip().startswith("if isinstance(freeze, int):"))
+    end = next(i for i in range(start, len(src)) if "v.requires_grad = False" in src[i])
+    block = textwrap.dedent("\n".join(src[start : end + 1]))
+    assert "any(x in k for x in freeze)" in block  # the substring rule this project mirrors
+    return "\n".join(ln for ln in block.splitlines() if "LOGGER" not in ln)
+
+
 def _yolov5_freeze(model: object, freeze_arg: list[int] | list[str]) -> set[str]:
-    """train.py's freeze block, as written in yolov5/train.py (7.0.14), applied to a real model."""
-    freeze = [f"model.{x}." for x in (freeze_arg if len(freeze_arg) > 1 else range(freeze_arg[0]))]  # type: ignore[arg-type]
-    frozen = set()
-    for k, v in model.named_parameters():  # type: ignore[attr-defined]
-        v.requires_grad = True
-        if any(x in k for x in freeze):
-            v.requires_grad = False
-            frozen.add(k)
-    return frozen
+    """Run train.py's own freeze block on a real model; return the names it froze."""
+    exec(_train_py_freeze_block(), {"model": model, "freeze": list(freeze_arg)})
+    return {k for k, v in model.named_parameters() if not v.requires_grad}  # type: ignore[attr-defined]
 
 
 @pytest.fixture(scope="module")
