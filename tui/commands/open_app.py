@@ -1,14 +1,18 @@
-"""``yolofreeze-tui PATH``: open the Textual app (the inspect view until the app lands)."""
+"""``yolofreeze-tui PATH [--plan FILE]``: open the Textual app on a checkpoint.
+
+The exit code is the app's: 0, or 1 when the file could not be read (after the error screen).
+"""
 
 from __future__ import annotations
 
 import argparse
 
-from tui.commands.common import open_checkpoint
-from tui.commands.inspect import print_summary
+from tui.commands.common import checkpoint_path
 
 
 def run(args: argparse.Namespace) -> int:
-    info = open_checkpoint(args)
-    print_summary(info)
-    return 0
+    from tui.app import make_app
+
+    app = make_app(checkpoint_path(args), plan_file=getattr(args, "plan", None))
+    result = app.run()
+    return int(result) if isinstance(result, int) else app.return_code or 0
