@@ -63,7 +63,7 @@ def _saved(plan: int, base: int) -> str:
 
 
 def _pair(plan: int, base: int, style: str = "bold") -> Text:
-    """``51.9 vs 82.8 MiB −37%``: both in the unit of the larger, so the line stays short."""
+    """``51.9 vs 82.8 MiB -37%``: both in the unit of the larger, so the line stays short."""
     unit = human_bytes(max(plan, base)).split(" ")[1]
     div = {"GiB": 1 << 30, "MiB": 1 << 20, "KiB": 1 << 10, "B": 1}[unit]
     t = Text()
@@ -105,7 +105,7 @@ class PlanSummary(Widget):
         t.append(f"{human_count(c.trainable_params)} ({_pct(c.trainable_fraction)})", "bold")
         t.append("  ■ frozen ", "cyan")
         t.append(f"{human_count(c.frozen_params)} ({_pct(c.frozen_fraction)})", "bold")
-        t.append(f"  of {human_count(c.total_params)}, {c.frozen_tensors}/{c.total_tensors} tensors frozen", "dim")
+        t.append(f"  of {human_count(c.total_params)} · {c.frozen_tensors}/{c.total_tensors} tensors", "dim")
         return t
 
     def freeze_line(self) -> Text:
