@@ -82,7 +82,7 @@ def demo_checkpoint() -> Path:
     return path
 
 
-_COCO80 = tuple(w.replace("_", " ") for w in (
+_COCO80_WORDS = (
     "person bicycle car motorcycle airplane bus train truck boat traffic_light fire_hydrant "
     "stop_sign parking_meter bench bird cat dog horse sheep cow elephant bear zebra giraffe "
     "backpack umbrella handbag tie suitcase frisbee skis snowboard sports_ball kite baseball_bat "
@@ -90,4 +90,5 @@ _COCO80 = tuple(w.replace("_", " ") for w in (
     "banana apple sandwich orange broccoli carrot hot_dog pizza donut cake chair couch "
     "potted_plant bed dining_table toilet tv laptop mouse remote keyboard cell_phone microwave "
     "oven toaster sink refrigerator book clock vase scissors teddy_bear hair_drier toothbrush"
-).split())
+)
+_COCO80 = tuple(w.replace("_", " ") for w in _COCO80_WORDS.split())

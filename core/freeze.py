@@ -125,7 +125,9 @@ def preset(info: ModelInfo, spec: str) -> FreezePlan:
     if s == "backbone":
         n = info.backbone_layers
         if n is None:
-            raise PlanError("backbone preset: this checkpoint has no model YAML and no SPPF layer to tell where the backbone ends")
+            raise PlanError(
+                "backbone preset: this checkpoint has no model YAML and no SPPF layer to tell where the backbone ends"
+            )
         return plan_from_prefixes(info, yolov5_prefixes([n]))
     if s == "all":
         last = detect_layer_index(info)
@@ -180,7 +182,8 @@ def whole_layers(plan: FreezePlan) -> list[int] | None:
             covered.update(names)
     if set(plan.frozen) != covered:
         return None
-    check = {p.name for p in plan.info.parameters if matches(p.name, [f"model.{i}." for i in frozen_layers])}
+    prefixes = [f"model.{i}." for i in frozen_layers]
+    check = {p.name for p in plan.info.parameters if matches(p.name, prefixes)}
     return frozen_layers if check == set(plan.frozen) else None
 
 

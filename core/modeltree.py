@@ -50,7 +50,7 @@ def extract_model(p: Path, size: int, raw: _Raw, warnings: list[str]) -> ModelIn
         if isinstance(sd, dict) and sd and all(isinstance(v, TensorMeta) for v in sd.values()):
             flat = {str(k): v for k, v in sd.items()}
             return _from_state_dict(p, size, raw, flat, "state_dict", top, warnings)
-        if isinstance(root, dict) or isinstance(root, Stub):
+        if isinstance(root, (dict, Stub)):
             raise CheckpointError(f"{p}: no model or state dict found in this checkpoint")
         raise CheckpointError(f"{p}: not a model checkpoint (top level is {type(root).__name__})")
 
@@ -121,10 +121,7 @@ def _walk(p: Path, net: Stub, raw: _Raw) -> tuple[list[ModuleNode], list[TensorI
         for name, child in _items(state.get("_modules")):
             if isinstance(child, Stub) and child.is_module():
                 children.append((prefix + str(name), child))
-        modules.append(
-            ModuleNode(path, mod._stub_name, mod.stub_qualname, tuple(c for c, _ in children
-                       if True), tuple(own))
-        )
+        modules.append(ModuleNode(path, mod._stub_name, mod.stub_qualname, tuple(c for c, _ in children), tuple(own)))
         for cpath, child in reversed(children):
             stack.append((cpath, child, depth + 1))
     # children listed above may include modules skipped later as duplicates; keep only real ones
@@ -147,14 +144,14 @@ def _from_state_dict(
 ) -> ModelInfo:
     params: list[TensorInfo] = []
     buffers: list[TensorInfo] = []
-    for name, t in flat.items():
-        info = tensor_info(name, t, raw.locations)
+    for name, meta in flat.items():
+        info = tensor_info(name, meta, raw.locations)
         (buffers if name.rsplit(".", 1)[-1] in _BUFFER_SUFFIXES else params).append(info)
     # Rebuild the module tree from dotted names; types are unknown in a bare state dict.
     children: dict[str, list[str]] = {"": []}
     own: dict[str, list[str]] = {"": []}
-    for t in params + buffers:
-        parts = t.name.split(".")
+    for ti in params + buffers:
+        parts = ti.name.split(".")
         for i in range(1, len(parts)):
             path = ".".join(parts[:i])
             parent = ".".join(parts[: i - 1])
@@ -162,8 +159,8 @@ def _from_state_dict(
                 children[path] = []
                 own[path] = []
                 children[parent].append(path)
-    for t in params:
-        own[t.name.rsplit(".", 1)[0] if "." in t.name else ""].append(t.name)
+    for ti in params:
+        own[ti.name.rsplit(".", 1)[0] if "." in ti.name else ""].append(ti.name)
     modules: list[ModuleNode] = []
     stack = [""]
     while stack:

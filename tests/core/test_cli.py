@@ -60,7 +60,8 @@ def test_export_to_file_then_plan_round_trip(yolov5s: Path, tmp_path: Path) -> N
     doc = json.loads(out.read_text())
     info = read_checkpoint(yolov5s)
     assert doc["checkpoint"]["sha256"] == info.sha256()
-    assert doc["yolov5"] == "--freeze 10" and doc["counts"]["frozen_params"] == preset(info, "backbone").counts.frozen_params
+    assert doc["yolov5"] == "--freeze 10"
+    assert doc["counts"]["frozen_params"] == preset(info, "backbone").counts.frozen_params
     r2 = run("export", str(yolov5s), "--plan", str(out), "--format", "names")
     assert r2.returncode == 0
     assert import_plan(info, r2.stdout).plan.frozen == preset(info, "backbone").frozen

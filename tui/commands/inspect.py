@@ -68,7 +68,8 @@ def print_summary(info: ModelInfo) -> None:
         out.write(f" (backbone 0-{info.backbone_layers - 1})")
     out.write("\n")
     if m.nc is not None:
-        out.write(f"classes    {m.nc}" + (f": {', '.join(m.names[:6])}{' …' if len(m.names) > 6 else ''}" if m.names else "") + "\n")
+        names = f": {', '.join(m.names[:6])}{' …' if len(m.names) > 6 else ''}" if m.names else ""
+        out.write(f"classes    {m.nc}{names}\n")
     if m.epoch is not None:
         out.write(f"epoch      {m.epoch}{' (stripped)' if m.epoch == -1 else ''}\n")
     for w in info.warnings:
