@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from functools import partial
 from typing import ClassVar
 
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -63,7 +64,7 @@ class ExportScreen(ModalScreen[str | None]):
 
     def on_mount(self) -> None:
         self.query_one(RadioSet).focus()
-        self._preview(self.format)
+        self._start_preview(self.format)
 
     def path_for(self, fmt: str) -> str:
         return f"{self.stem}.{EXTENSIONS[fmt]}"
@@ -75,7 +76,7 @@ class ExportScreen(ModalScreen[str | None]):
         if not self._path_edited:
             with self.prevent(Input.Changed):
                 self.query_one("#export-path", Input).value = self.path_for(fmt)
-        self._preview(fmt)
+        self._start_preview(fmt)
 
     @on(Input.Changed, "#export-path")
     def _path_changed(self) -> None:
@@ -85,13 +86,22 @@ class ExportScreen(ModalScreen[str | None]):
     def _path_submitted(self) -> None:
         self.action_write()
 
-    @work(thread=True, exclusive=True, group="export-preview", exit_on_error=False, description="export preview")
+    def _start_preview(self, fmt: str) -> None:
+        self.app.run_worker(
+            partial(self._preview, fmt),
+            thread=True,
+            exclusive=True,
+            group="export-preview",
+            exit_on_error=False,
+            description="export preview",
+        )
+
     def _preview(self, fmt: str) -> None:
         result = export(self.plan, fmt, self.sha256() if fmt == "json" else None)
         self.app.call_from_thread(self._show, result)
 
     def _show(self, result: Export) -> None:
-        if result.format != self.format:
+        if not self.is_attached or result.format != self.format:
             return
         self.result = result
         preview = self.query_one("#export-preview", Static)

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import os
 import time
+from functools import partial
 from typing import TYPE_CHECKING, ClassVar
 
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
@@ -325,9 +326,16 @@ class MainScreen(Screen[None]):
 
     def _start_estimate(self) -> None:
         s = self.settings
-        self._estimate(self.plan.frozen, (s.batch, s.img, s.optimizer))
+        # App-level workers: the app's one Worker.StateChanged handler sees every failure.
+        self.app.run_worker(
+            partial(self._estimate, self.plan.frozen, (s.batch, s.img, s.optimizer)),
+            thread=True,
+            exclusive=True,
+            group="estimate",
+            exit_on_error=False,
+            description="memory estimate",
+        )
 
-    @work(thread=True, exclusive=True, group="estimate", exit_on_error=False, description="memory estimate")
     def _estimate(self, frozen: frozenset[str], setting: tuple[int, int, str]) -> None:
         worker = get_current_worker()
         started = time.perf_counter()
@@ -403,11 +411,17 @@ class MainScreen(Screen[None]):
 
         def chosen(path: str | None) -> None:
             if path:
-                self._save_plan(self.plan, os.path.expanduser(path.strip()))
+                self.app.run_worker(
+                    partial(self._save_plan, self.plan, os.path.expanduser(path.strip())),
+                    thread=True,
+                    exclusive=True,
+                    group="save",
+                    exit_on_error=False,
+                    description="saving the plan",
+                )
 
         self.app.push_screen(PromptScreen("Save the plan (JSON) to:", self.default_plan_path()), chosen)
 
-    @work(thread=True, exclusive=True, group="save", exit_on_error=False, description="saving the plan")
     def _save_plan(self, plan: FreezePlan, path: str) -> None:
         try:
             write_atomic(path, export(plan, "json", self.checkpoint_sha256()).text)

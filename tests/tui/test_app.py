@@ -1,0 +1,565 @@
+"""Pilot tests: every binding and flow of the main screen, at 80x24 unless a test says otherwise."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+import types
+from pathlib import Path
+
+import pytest
+
+from core.checkpoint import ModelInfo, read_checkpoint
+from core.freeze import FreezePlan, export, preset
+from core.memory.estimator import TrainConfig
+from tests.tui.tui_support import fake_estimator, make_hostile, settle
+from tui.app import YoloFreezeApp, make_app
+from tui.deps import AppDeps
+from tui.screens.confirm import ConfirmScreen
+from tui.screens.error import ErrorScreen
+from tui.screens.export import ExportScreen
+from tui.screens.help import HelpScreen, binding_rows
+from tui.screens.loading import LoadingScreen
+from tui.screens.main import MainScreen
+from tui.screens.prompt import PromptScreen
+from tui.widgets.hostile_banner import HostileBanner
+from tui.widgets.layer_tree import LayerTree
+from tui.widgets.summary import PlanSummary
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def app_for(path: Path | str, **kw: object) -> YoloFreezeApp:
+    kw.setdefault("estimator", fake_estimator())
+    kw.setdefault("estimate_delay", 0.05)
+    return make_app(path, **kw)  # type: ignore[arg-type]
+
+
+def main(app: YoloFreezeApp) -> MainScreen:
+    assert isinstance(app.screen, MainScreen), f"on {type(app.screen).__name__}"
+    return app.screen
+
+
+def rows(app: YoloFreezeApp) -> list[str]:
+    """The tree's rows as drawn (plain text), top to bottom of the visible area."""
+    tree = app.screen.query_one(LayerTree)
+    return [tree.render_line(y).text.rstrip() for y in range(tree.scrollable_content_region.height)]
+
+
+def row_of(app: YoloFreezeApp, key: str) -> str:
+    tree = app.screen.query_one(LayerTree)
+    node = tree.node_for(key)
+    assert node is not None and node.line >= 0, f"{key} not visible"
+    tree.scroll_to_line(node.line, animate=False)
+    return tree._render_line(node.line, 0, tree.size.width, tree.rich_style).text
+
+
+def summary_text(app: YoloFreezeApp) -> str:
+    s = app.screen.query_one(PlanSummary)
+    return "\n".join(t.plain for t in (s.counts_line(), s.freeze_line(), s.peak_line(), s.settings_text()))
+
+
+def trainable(app: YoloFreezeApp) -> int:
+    return main(app).plan.counts.trainable_params
+
+
+# -- opening -----------------------------------------------------------------------------------
+
+
+def test_first_screen_is_up_without_torch(yolov5s: Path) -> None:
+    """The path to the main screen (reader, tree, summary) never imports torch."""
+    script = f"""
+import asyncio, sys
+from tui.app import make_app
+from tui.screens.main import MainScreen
+async def go():
+    app = make_app({str(yolov5s)!r})
+    async with app.run_test(size=(80, 24)) as pilot:
+        for _ in range(200):
+            await pilot.pause(0.01)
+            if isinstance(app.screen, MainScreen) and app.screen.layer_tree.last_line > 0:
+                break
+        print("main" if isinstance(app.screen, MainScreen) else "not-main", "torch" in sys.modules)
+        app.exit(0)
+asyncio.run(go())
+"""
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["main", "False"]
+
+
+async def test_loading_screen_while_reading(yolov5s: Path) -> None:
+    release = threading.Event()
+
+    def slow_read(path: str) -> ModelInfo:
+        release.wait(10)
+        return read_checkpoint(path)
+
+    app = app_for(yolov5s, deps=AppDeps(read_checkpoint=slow_read))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        assert isinstance(app.screen, LoadingScreen)
+        label = str(app.screen.query_one("#loading-label").render())
+        assert "yolov5s.pt" in label and "MiB" in label
+        release.set()
+        await settle(pilot)
+        assert isinstance(app.screen, MainScreen)
+
+
+@pytest.mark.parametrize("kind", ["missing", "broken", "not-a-checkpoint", "directory"])
+async def test_error_screen_and_exit_code(kind: str, tmp_path: Path, yolov5s: Path) -> None:
+    path = tmp_path / "x.pt"
+    if kind == "broken":
+        path.write_bytes(yolov5s.read_bytes()[:5000])
+    elif kind == "not-a-checkpoint":
+        path.write_text("hello\n")
+    elif kind == "directory":
+        path = tmp_path
+    app = app_for(path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        assert isinstance(app.screen, ErrorScreen)
+        message = str(app.screen.query_one("#error-message").render())
+        assert str(path) in message
+        await pilot.press("q")
+    assert app.return_value == 1
+
+
+async def test_hostile_file_banner_plan_export_but_no_training(yolov5n: Path, tmp_path: Path) -> None:
+    hostile = make_hostile(yolov5n, tmp_path / "hostile.pt")
+    app = app_for(hostile)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        banner = app.screen.query_one(HostileBanner)
+        assert "os.system" in str(banner.render())
+        await pilot.press("b")
+        assert main(app).plan.frozen == preset(main(app).info, "backbone").frozen
+        await pilot.press("t")
+        await pilot.pause()
+        assert any("Training refused" in n.message for n in app._notifications)
+        assert isinstance(app.screen, MainScreen)
+        await pilot.press("e")
+        await settle(pilot)
+        assert isinstance(app.screen, ExportScreen)
+        assert app.screen.result is not None and app.screen.result.text.strip() == "--freeze 10"
+
+
+# -- tree ------------------------------------------------------------------------------------
+
+
+async def test_tree_rows_show_layers_modules_parameters(yolov5s: Path) -> None:
+    app = app_for(yolov5s)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        text = rows(app)
+        assert "BACKBONE layers 0-9" in text[0] and "57.7%" in text[0] and "train" in text[0]
+        assert " 0 Conv" in text[1] and "3.52k" in text[1] and "0.0%" in text[1]
+        assert row_of(app, "model.12").count("←-1,6") == 1  # Concat's from indices
+        assert "·" in row_of(app, "model.12")  # no parameters: neither frozen nor trainable
+        await pilot.press("down", "right")  # expand layer 0
+        await pilot.press("down", "right")  # expand model.0.conv
+        await pilot.pause()
+        param = row_of(app, "model.0.conv.weight")
+        assert "weight 32×3×6×6 f16" in param and "3.46k" in param and "□" in param  # noqa: RUF001
+
+
+async def test_space_toggles_subtree_and_parents_show_mixed(yolov5s: Path) -> None:
+    app = app_for(yolov5s)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("down", "space")  # layer 0
+        screen = main(app)
+        assert screen.plan.frozen == set(screen.info.subtree_parameters["model.0"])
+        assert "■" in row_of(app, "model.0") and "frozen" in row_of(app, "model.0")
+        backbone = row_of(app, "section:backbone")
+        assert "◧" in backbone and "mixed" in backbone
+        await pilot.press("space")
+        assert screen.plan.frozen == frozenset()
+        assert "□" in row_of(app, "section:backbone")
+
+
+async def test_range_with_v_and_shift_arrows(yolov5s: Path) -> None:
+    app = app_for(yolov5s)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        screen = main(app)
+        under = screen.info.subtree_parameters
+        await pilot.press("down", "v", "down", "down", "space")  # layers 0..2
+        assert screen.plan.frozen == {*under["model.0"], *under["model.1"], *under["model.2"]}
+        assert screen.layer_tree.range_start is None  # the range is used up
+        await pilot.press("down", "shift+down", "shift+down", "space")  # layers 3..5
+        assert {*under["model.3"], *under["model.4"], *under["model.5"]} <= screen.plan.frozen
+        await pilot.press("v", "up", "escape")  # escape drops a marked range
+        assert screen.layer_tree.range_start is None
+
+
+async def test_click_on_state_symbol_toggles(yolov5s: Path) -> None:
+    app = app_for(yolov5s)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        tree = main(app).layer_tree
+        # row 1 is layer 0: guide (2) + icon (2), the symbol at x=4 inside the tree
+        await pilot.click(LayerTree, offset=(4, 1))
+        assert main(app).plan.frozen == set(main(app).info.subtree_parameters["model.0"])
+        await pilot.click(LayerTree, offset=(20, 2))  # elsewhere on a row: moves the cursor only
+        assert tree.cursor_key == "model.1"
+        assert main(app).plan.frozen == set(main(app).info.subtree_parameters["model.0"])
+
+
+# -- presets, undo, filter ---------------------------------------------------------------------
+
+
+async def test_presets_on_keys(yolov5s: Path) -> None:
+    app = app_for(yolov5s)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        screen = main(app)
+        info = screen.info
+        await pilot.press("b")
+        assert screen.plan.frozen == preset(info, "backbone").frozen
+        assert "--freeze 10" in summary_text(app)
+        await pilot.press("a")
+        assert screen.plan.frozen == preset(info, "all").frozen
+        await pilot.press("n")
+        assert screen.plan.frozen == frozenset()
+        await pilot.press("f")
+        assert isinstance(app.screen, PromptScreen)
+        await pilot.press("ctrl+u", "x", "enter")  # not a number: the prompt stays and says so
+        assert isinstance(app.screen, PromptScreen)
+        await pilot.press("ctrl+u", "4", "enter")
+        assert isinstance(app.screen, MainScreen)
+        assert screen.plan.frozen == preset(info, "first:4").frozen
+        assert "--freeze 4" in summary_text(app)
+
+
+async def test_undo_redo(yolov5s: Path) -> None:
+    app = app_for(yolov5s)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        screen = main(app)
+        backbone = preset(screen.info, "backbone").frozen
+        await pilot.press("b", "a")
+        await pilot.press("u")
+        assert screen.plan.frozen == backbone
+        await pilot.press("ctrl+z")
+        assert screen.plan.frozen == frozenset()
+        await pilot.press("ctrl+r")
+        assert screen.plan.frozen == backbone
+        await pilot.press("ctrl+y")
+        assert screen.plan.frozen == preset(screen.info, "all").frozen
+        await pilot.press("ctrl+y")  # nothing left to redo
+        assert screen.plan.frozen == preset(screen.info, "all").frozen
+
+
+async def test_filter_by_name(yolov5s: Path) -> None:
+    app = app_for(yolov5s)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("slash", *"detect", "enter")
+        text = "\n".join(rows(app))
+        assert "24 Detect" in text and " 0 Conv" not in text
+        await pilot.press("down", "space")  # rows: HEAD section, then 24 Detect
+        assert main(app).plan.frozen == set(main(app).info.subtree_parameters["model.24"])
+        await pilot.press("escape")
+        text = "\n".join(rows(app))
+        assert " 0 Conv" in text
+
+
+# -- summary and estimate ----------------------------------------------------------------------
+
+
+async def test_summary_counts_bytes_and_freeze_args(yolov5s: Path) -> None:
+    app = app_for(yolov5s)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        assert "trainable 7.24M (100.0%)" in summary_text(app)
+        await pilot.press("b")
+        c = main(app).plan.counts
+        assert c.trainable_params == 3_064_589 or c.trainable_params < c.total_params
+        text = summary_text(app)
+        assert "trainable 3.06M (42.3%)" in text and "frozen 4.17M (57.7%)" in text
+        summary = app.screen.query_one(PlanSummary)
+        sgd = summary.state_line("SGD", summary.figures.sgd).plain
+        assert sgd.startswith("SGD 51.0 vs 82.8 MiB") and "38%" in sgd
+        await pilot.press("down", "right", "down", "space")  # part of layer 0: no --freeze
+        assert "no --freeze" in summary_text(app) and "whole layers only" in summary_text(app)
+
+
+async def test_estimate_debounced_latest_and_fits(yolov5s: Path) -> None:
+    calls: list[tuple[frozenset[str], TrainConfig]] = []
+    app = app_for(yolov5s, estimator=fake_estimator(calls), estimate_delay=0.2)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause(0.4)
+        await settle(pilot)
+        assert len(calls) == 1
+        await pilot.press("b", "a", "n", "b")  # four edits inside the debounce: one estimate
+        assert "estimating…" in summary_text(app)
+        await pilot.pause(0.4)
+        await settle(pilot)
+        assert len(calls) == 2 and calls[-1][0] == main(app).plan.frozen
+        assert "fits 24 GiB" in summary_text(app) and "estimating" not in summary_text(app)
+        await pilot.press("right_square_bracket", "right_square_bracket", "i", "p")
+        await pilot.pause(0.4)
+        await settle(pilot)
+        assert calls[-1][1] == TrainConfig(batch=64, img=960, optimizer="Adam")
+        assert "batch 64 img 960 Adam" in summary_text(app)
+        for _ in range(7):  # GPU memory cycles; 8 GiB is too small for the fake's batch-64 peak
+            await pilot.press("g")
+            if "DOES NOT FIT" in summary_text(app):
+                break
+        assert "DOES NOT FIT 8 GiB" in summary_text(app)
+
+
+async def test_estimate_unavailable_is_shown_not_raised(yolov5s: Path) -> None:
+    def not_ready(*_: object) -> object:
+        raise NotImplementedError
+
+    app = app_for(yolov5s, estimator=not_ready)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause(0.2)
+        await settle(pilot)
+        assert "traced estimate unavailable" in summary_text(app)
+
+
+async def test_estimator_bug_is_notified(yolov5s: Path) -> None:
+    def broken(*_: object) -> object:
+        raise RuntimeError("boom")
+
+    app = app_for(yolov5s, estimator=broken)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause(0.2)
+        await settle(pilot)
+        assert any("boom" in n.message for n in app._notifications)
+        assert "unavailable" in summary_text(app)
+
+
+# -- export, clipboard, plan files -------------------------------------------------------------
+
+
+async def test_export_dialog_formats_write_and_copy(yolov5s: Path, tmp_path: Path) -> None:
+    app = app_for(yolov5s)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("b", "e")
+        await settle(pilot)
+        dialog = app.screen
+        assert isinstance(dialog, ExportScreen)
+        assert str(dialog.query_one("#export-preview").render()).strip() == "--freeze 10"
+        await pilot.press("ctrl+y")
+        assert app.clipboard == "--freeze 10\n" or app.clipboard.strip() == "--freeze 10"
+        await pilot.press("right", "right", "right", "enter")  # focus json, select it
+        await settle(pilot)
+        assert dialog.format == "json"
+        target = tmp_path / "plan.json"
+        path_input = dialog.query_one("#export-path")
+        path_input.value = str(target)  # type: ignore[attr-defined]
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        assert isinstance(app.screen, MainScreen)
+        doc = json.loads(target.read_text())
+        assert doc["yolov5"] == "--freeze 10" and len(doc["frozen"]) == len(main(app).plan.frozen)
+        await pilot.press("q")  # written: quitting asks nothing
+    assert app.return_value == 0
+
+
+async def test_export_dialog_shows_note_when_format_cannot_carry(yolov5s: Path) -> None:
+    app = app_for(yolov5s)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("down", "right", "down", "space", "e")  # a single module frozen
+        await settle(pilot)
+        dialog = app.screen
+        assert isinstance(dialog, ExportScreen)
+        assert "cannot carry" in str(dialog.query_one("#export-preview").render())
+        assert "whole layers only" in str(dialog.query_one("#export-note").render())
+        await pilot.press("ctrl+s")  # refused with a message, dialog stays
+        assert isinstance(app.screen, ExportScreen)
+        await pilot.press("escape")
+        assert isinstance(app.screen, MainScreen)
+
+
+async def test_copy_freeze_args(yolov5s: Path) -> None:
+    app = app_for(yolov5s)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("b", "c")
+        assert app.clipboard == "--freeze 10"
+
+
+async def test_save_then_load_plan(yolov5s: Path, tmp_path: Path) -> None:
+    target = tmp_path / "p.json"
+    app = app_for(yolov5s)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("b", "s")
+        assert isinstance(app.screen, PromptScreen)
+        app.screen.query_one("#prompt-input").value = str(target)  # type: ignore[attr-defined]
+        await pilot.press("enter")
+        await settle(pilot)
+        assert json.loads(target.read_text())["yolov5"] == "--freeze 10"
+        await pilot.press("n", "o")
+        app.screen.query_one("#prompt-input").value = str(target)  # type: ignore[attr-defined]
+        await pilot.press("enter")
+        await settle(pilot)
+        screen = main(app)
+        assert screen.plan.frozen == preset(screen.info, "backbone").frozen
+        await pilot.press("o")
+        app.screen.query_one("#prompt-input").value = str(tmp_path / "nope.json")  # type: ignore[attr-defined]
+        await pilot.press("enter")
+        await pilot.pause()
+        assert any("no such plan file" in n.message for n in app._notifications)
+
+
+async def test_plan_flag_opens_with_plan(yolov5s: Path, tmp_path: Path) -> None:
+    info = read_checkpoint(yolov5s)
+    plan_file = tmp_path / "plan.json"
+    plan_file.write_text(export(preset(info, "first:4"), "json").text)
+    app = app_for(yolov5s, plan_file=plan_file)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        assert main(app).plan.frozen == preset(info, "first:4").frozen
+        assert "--freeze 4" in summary_text(app)
+        await pilot.press("q")  # unchanged since opening: no question
+    assert app.return_value == 0
+
+
+async def test_bad_plan_flag_opens_without_plan_and_says_why(yolov5s: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    app = app_for(yolov5s, plan_file=bad)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        assert main(app).plan.frozen == frozenset()
+        assert any("Plan not applied" in n.message for n in app._notifications)
+
+
+# -- quitting, help, palette, other screens ------------------------------------------------------
+
+
+async def test_quit_asks_when_plan_unsaved(yolov5s: Path) -> None:
+    app = app_for(yolov5s)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("b", "q")
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("n")
+        assert isinstance(app.screen, MainScreen)
+        await pilot.press("q", "y")
+        await pilot.pause()
+    assert app.return_value == 0
+
+
+async def test_help_lists_every_binding(yolov5s: Path) -> None:
+    app = app_for(yolov5s)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        listed = {(keys, what) for _, keys, what in binding_rows()}
+        keys = " ".join(k for k, _ in listed)
+        for key in (
+            "space",
+            "v",
+            "b",
+            "n",
+            "a",
+            "f",
+            "u",
+            "ctrl+z",
+            "ctrl+r",
+            "ctrl+y",
+            "/",
+            "e",
+            "c",
+            "s",
+            "o",
+            "g",
+            "i",
+            "p",
+            "[",
+            "]",
+            "t",
+            "r",
+            "?",
+            "q",
+            "escape",
+            "shift+down",
+            "ctrl+p",
+        ):
+            assert key in keys.split(", ") or key in keys.replace(",", " ").split(), key
+        await pilot.press("escape")
+        assert isinstance(app.screen, MainScreen)
+
+
+async def test_command_palette_runs_presets(yolov5s: Path) -> None:
+    app = app_for(yolov5s)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        await pilot.press(*"freeze the backbone")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await settle(pilot)
+        screen = main(app)
+        assert screen.plan.frozen == preset(screen.info, "backbone").frozen
+
+
+async def test_launch_and_runs_hooks(yolov5s: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from textual.screen import Screen
+
+    seen: list[tuple[object, ...]] = []
+
+    class FakeLaunch(Screen[None]):
+        def __init__(self, *args: object) -> None:
+            super().__init__()
+            seen.append(args)
+
+    app = app_for(yolov5s)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        monkeypatch.setitem(sys.modules, "tui.screens.launch", None)  # module missing: a notice
+        monkeypatch.setitem(sys.modules, "tui.screens.runs", None)
+        await pilot.press("t", "r")
+        await pilot.pause()
+        assert isinstance(app.screen, MainScreen)
+        assert sum("not available" in n.message for n in app._notifications) == 2
+        fake = types.ModuleType("tui.screens.launch")
+        fake.LaunchScreen = FakeLaunch  # type: ignore[attr-defined]
+        monkeypatch.setitem(sys.modules, "tui.screens.launch", fake)
+        await pilot.press("b", "t")
+        await pilot.pause()
+        assert isinstance(app.screen, FakeLaunch)
+        info, plan, deps, _estimate = seen[0]
+        assert isinstance(plan, FreezePlan) and plan.frozen == preset(info, "backbone").frozen  # type: ignore[arg-type]
+        assert deps is app.deps
+
+
+async def test_resize_switches_layout(yolov5s: Path) -> None:
+    app = app_for(yolov5s)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        assert app.screen.has_class("-narrow")
+        await pilot.resize_terminal(160, 48)
+        await pilot.pause()
+        assert app.screen.has_class("-wide")
+        summary = app.screen.query_one(PlanSummary)
+        assert summary.region.x > 80 and summary.region.height > 30
+        await pilot.resize_terminal(80, 24)
+        await pilot.pause()
+        assert app.screen.has_class("-narrow")
+        assert all(len(r) <= 80 for r in rows(app))
+
+
+async def test_no_color_still_reads_states(yolov5s: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NO_COLOR", "1")
+    app = app_for(yolov5s)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("down", "space")
+        tree = main(app).layer_tree
+        strip = tree.render_line(1)
+        assert "■" in strip.text and "frozen" in strip.text
+        assert "◧" in tree.render_line(0).text and "mixed" in tree.render_line(0).text
