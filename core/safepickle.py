@@ -233,12 +233,15 @@ _BENIGN_LOWERCASE = {
     ("datetime", "timedelta"),
     ("datetime", "timezone"),
     ("torch", "device"),
+    ("builtins", "object"),
+    ("__builtin__", "object"),
 }
 
 
 def _is_suspicious(module: str, name: str) -> bool:
     if (module, name) in _BENIGN_LOWERCASE:
         return False
+    # (builtins.object is checked first: the builtins module is otherwise always suspicious)
     for bad in _ALWAYS_SUSPICIOUS_MODULES:
         if module == bad or module.startswith(bad + "."):
             return True
@@ -358,8 +361,11 @@ def _np_reconstruct(cls: Any, *args: Any) -> NumpyValue:
     return _NumpyArray("?", ())
 
 
-def _dtype_marker(name: str) -> Callable[[], str]:
-    return lambda: name
+def _reconstructor(cls: Any, base: Any = None, state: Any = None) -> Any:
+    """copyreg._reconstructor, as protocol 0/1 pickles of objects use: build the (stub) class only."""
+    if isinstance(cls, type) and issubclass(cls, Stub):
+        return cls()
+    raise pickle.UnpicklingError("copyreg._reconstructor of a non-class")
 
 
 _BUILDERS: dict[tuple[str, str], Any] = {
@@ -376,6 +382,8 @@ _BUILDERS: dict[tuple[str, str], Any] = {
     ("__builtin__", "frozenset"): _plain_frozenset,
     ("torch", "Size"): _torch_size,
     ("_codecs", "encode"): _encode,
+    ("copyreg", "_reconstructor"): _reconstructor,
+    ("copy_reg", "_reconstructor"): _reconstructor,
     ("pathlib", "PosixPath"): _path,
     ("pathlib", "WindowsPath"): _path,
     ("pathlib", "PurePosixPath"): _path,
