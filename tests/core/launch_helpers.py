@@ -1,0 +1,44 @@
+"""Shared by the launch/runs tests: a tiny generated dataset and fast training options."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from core.launch import LaunchOptions
+from core.runs import RunRecord, RunStatus, run_status
+
+
+def fast_options(ckpt: Path, data: Path, frozen: frozenset[str], project: Path, **kw: object) -> LaunchOptions:
+    base: dict[str, object] = dict(
+        checkpoint=str(ckpt),
+        data=str(data),
+        frozen=frozen,
+        epochs=1,
+        batch=4,
+        img=64,
+        device="cpu",
+        workers=0,
+        project=str(project),
+        name="t",
+        plots=False,
+        extra_env={
+            "YOLOFREEZE_FORBID_NETWORK": "1",
+            "HTTPS_PROXY": "http://127.0.0.1:9",
+            "HTTP_PROXY": "http://127.0.0.1:9",
+        },
+    )
+    base.update(kw)
+    return LaunchOptions(**base)  # type: ignore[arg-type]
+
+
+def wait_end(record: RunRecord, timeout: float = 120.0) -> RunStatus:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        st = run_status(record)
+        if st.ended:
+            return st
+        time.sleep(0.3)
+    raise AssertionError(
+        f"run {record.run_id} did not end within {timeout}s; log tail: {open(record.log).read()[-2000:]}"
+    )
