@@ -1,0 +1,223 @@
+"""Live view of one run: GPUs (NVML) or the training processes' CPU/RAM, progress, curves, log, ending.
+
+Two background threads feed it and nothing else touches the disk or NVML: ``core.gpu.SamplerThread``
+(2 Hz by default, newest sample only) and a worker polling the run's files. Leaving the screen
+leaves the training running; stopping it asks first.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import Footer, Static
+
+from core.errors import YoloFreezeError
+from core.gpu import GpuSample, SamplerThread, default_sampler, process_tree
+from core.runs import LogFollower, RunRecord, RunStatus, find_run, read_json, read_results, run_status, stop_run
+from core.verify import read_verdict
+from tui.deps import AppDeps
+from tui.widgets.ending_banner import EndingBanner
+from tui.widgets.gpu_panel import GpuPanel
+from tui.widgets.log_tail import LogTail
+from tui.widgets.memory_compare import MemoryCompare
+from tui.widgets.metrics_chart import MetricsChart
+from tui.widgets.process_panel import ProcessPanel
+from tui.widgets.train_progress import TrainProgress
+
+
+class SampleTaken(Message):
+    def __init__(self, sample: GpuSample) -> None:
+        super().__init__()
+        self.sample = sample
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, SampleTaken)  # a backlog collapses to the newest sample
+
+
+class RunPolled(Message):
+    def __init__(
+        self,
+        status: RunStatus,
+        lines: list[str],
+        results: tuple[list[str], list[list[float]]] | None,
+        verdict: dict[str, Any] | None,
+    ) -> None:
+        super().__init__()
+        self.status, self.lines, self.results, self.verdict = status, lines, results, verdict
+
+
+class MonitorScreen(Screen[None]):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("s", "stop", "Stop training"),
+        Binding("escape,q", "close", "Back (training keeps running)"),
+    ]
+    DEFAULT_CSS = """
+    MonitorScreen #monitor-title { text-style: bold; padding: 0 1; }
+    MonitorScreen #monitor-top { height: auto; max-height: 60%; }
+    MonitorScreen #monitor-left, MonitorScreen #monitor-right { width: 1fr; height: auto; }
+    MonitorScreen #nvml-note { color: $warning; padding: 0 1; }
+    """
+
+    def __init__(self, run_id: str, deps: AppDeps, interval: float = 0.5) -> None:
+        super().__init__()
+        self.run_id = run_id
+        self.deps = deps
+        self.interval = interval
+        self.record: RunRecord | None = None
+        self.status: RunStatus | None = None
+        self.sampler: SamplerThread | None = None
+        self.note_shown = False
+        self.torch_reserved: tuple[int | None, int | None] = (None, None)
+        self.nvml_run: int | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Static(f"run {self.run_id}", id="monitor-title")
+        yield Static("", id="nvml-note")
+        with Horizontal(id="monitor-top"):
+            with VerticalScroll(id="monitor-left"):
+                yield Vertical(id="gpu-panels")
+                yield ProcessPanel()
+            with Vertical(id="monitor-right"):
+                yield TrainProgress()
+                yield MemoryCompare(id="memory-compare")
+                yield MetricsChart()
+        yield EndingBanner(id="ending")
+        yield LogTail(id="log")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        try:
+            self.record = find_run(self.run_id, self.deps.state_dir)
+        except YoloFreezeError as e:
+            self.query_one("#monitor-title", Static).update(f"run {self.run_id}: {e}")
+            return
+        r = self.record
+        self.query_one("#monitor-title", Static).update(
+            f"run {r.run_id} — {r.frozen} parameters frozen, device {r.device}, BatchNorm policy "
+            f"{'on (frozen BN in eval)' if r.bn_eval else 'off'} — log {r.log}"
+        )
+        self._show_memory()
+        factory = self.deps.gpu_sampler_factory
+        status = read_json(r.dir / "status.json") or {}
+        uuids = [d.get("uuid", "") for d in status.get("devices", []) if d.get("uuid")]
+        sampler = factory() if factory is not None else default_sampler(r.options.get("CUDA_VISIBLE_DEVICES"), uuids)
+        pid = r.pid
+        self.sampler = SamplerThread(
+            sampler, lambda: process_tree(pid), self.interval, on_sample=lambda s: self.post_message(SampleTaken(s))
+        ).start()
+        self.poll_run()
+
+    def on_unmount(self) -> None:
+        if self.sampler is not None:
+            self.sampler.stop()
+        self.workers.cancel_group(self, "run-poll")
+
+    @work(thread=True, exclusive=True, group="run-poll", description="following the run's files")
+    def poll_run(self) -> None:
+        from textual.worker import get_current_worker
+
+        worker = get_current_worker()
+        assert self.record is not None
+        follower = LogFollower(self.record.log)
+        last_results_mtime = -1.0
+        import time
+
+        while not worker.is_cancelled:
+            lines = follower.read()
+            status = run_status(self.record)
+            results = None
+            if status.save_dir:
+                from pathlib import Path
+
+                csv = Path(status.save_dir) / "results.csv"
+                mtime = csv.stat().st_mtime if csv.exists() else -1.0
+                if mtime != last_results_mtime:
+                    last_results_mtime = mtime
+                    results = read_results(status.save_dir)
+            verdict = read_verdict(self.record.dir) if status.ended else None
+            if status.ended:
+                lines += follower.rest()
+            self.post_message(RunPolled(status, lines, results, verdict))
+            if status.ended:
+                return
+            time.sleep(self.interval)
+
+    @on(SampleTaken)
+    def show_sample(self, event: SampleTaken) -> None:
+        s = event.sample
+        if s.note and not self.note_shown:
+            self.note_shown = True  # said once: the note does not change between samples
+            extra = " — showing CPU and RAM of the training processes instead" if not s.gpus else ""
+            self.query_one("#nvml-note", Static).update(s.note + extra)
+        box = self.query_one("#gpu-panels", Vertical)
+        for g in s.gpus:
+            found = box.query(f"#gpu-{g.index}")
+            panel = found.first(GpuPanel) if found else None
+            if panel is None:
+                panel = GpuPanel(g.index)
+                box.mount(panel)
+            panel.show(g)
+        self.query_one(ProcessPanel).show(s.processes)
+        self.nvml_run = s.processes.gpu_mem
+        self._show_memory()
+
+    @on(RunPolled)
+    def show_run(self, event: RunPolled) -> None:
+        st = self.status = event.status
+        p = st.progress
+        self.query_one(TrainProgress).show(p, st.state)
+        self.torch_reserved = (p.torch_reserved, p.torch_max_reserved)
+        self._show_memory()
+        if event.lines:
+            self.query_one(LogTail).write_lines(event.lines)
+        if event.results is not None:
+            self.query_one(MetricsChart).show(*event.results)
+        if st.ended:
+            self.query_one(EndingBanner).show(st, event.verdict)
+            if self.sampler is not None:
+                self.sampler.stop()
+
+    def _show_memory(self) -> None:
+        if self.record is None:
+            return
+        self.query_one(MemoryCompare).show(
+            self.record.predicted_reserved, self.record.predicted_nvidia_smi, *self.torch_reserved, self.nvml_run
+        )
+
+    def action_close(self) -> None:
+        if len(self.app.screen_stack) > 1:
+            self.app.pop_screen()
+        else:
+            self.app.exit(0)
+
+    def action_stop(self) -> None:
+        if self.record is None or (self.status is not None and self.status.ended):
+            self.notify("this run has already ended")
+            return
+        from tui.screens.confirm import ConfirmScreen
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.notify("stopping: SIGINT, then SIGTERM, then SIGKILL to the training's processes")
+                self.stop_worker()
+
+        self.app.push_screen(
+            ConfirmScreen(
+                f"Stop run {self.run_id}? The training's processes will be "
+                "interrupted; last.pt keeps the last finished epoch.",
+                yes="Stop",
+                no="Keep running",
+            ),
+            answered,
+        )
+
+    @work(thread=True, exclusive=True, group="run-stop", description="stopping the run")
+    def stop_worker(self) -> None:
+        assert self.record is not None
+        stop_run(self.record)
