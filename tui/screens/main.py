@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, ClassVar
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical
+from textual.containers import Container, Vertical
 from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Footer, Input, Static
@@ -125,7 +125,8 @@ class MainScreen(Screen[None]):
         yield Static(title, id="title-bar", markup=False)
         if info.hostile:
             yield HostileBanner(info.suspicious, id="hostile-banner")
-        with Horizontal(id="body"):
+        # A plain container: stacked until the -wide breakpoint says side by side.
+        with Container(id="body"):
             with Vertical(id="tree-panel"):
                 yield Input(placeholder="filter by name or type (enter: keep, escape: clear)", id="filter")
                 yield LayerTree(self.model, self.plan, id="layer-tree")
@@ -200,8 +201,7 @@ class MainScreen(Screen[None]):
         except PlanError as e:
             self.notify(e.message, severity="error")
             return
-        self.set_plan(plan)
-        self.notify(f"Preset {spec}: {human_count(plan.counts.frozen_params)} parameters frozen", timeout=2)
+        self.set_plan(plan)  # no toast: it would cover the summary that shows the result
 
     def action_first_n(self) -> None:
         from tui.screens.prompt import PromptScreen
