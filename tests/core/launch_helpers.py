@@ -39,6 +39,5 @@ def wait_end(record: RunRecord, timeout: float = 120.0) -> RunStatus:
         if st.ended:
             return st
         time.sleep(0.3)
-    raise AssertionError(
-        f"run {record.run_id} did not end within {timeout}s; log tail: {open(record.log).read()[-2000:]}"
-    )
+    tail = Path(record.log).read_text(errors="replace")[-2000:]
+    raise AssertionError(f"run {record.run_id} did not end within {timeout}s; log tail: {tail}")

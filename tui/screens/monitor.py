@@ -7,6 +7,7 @@ leaves the training running; stopping it asks first.
 
 from __future__ import annotations
 
+import threading
 from typing import Any, ClassVar
 
 from textual import on, work
@@ -29,15 +30,6 @@ from tui.widgets.memory_compare import MemoryCompare
 from tui.widgets.metrics_chart import MetricsChart
 from tui.widgets.process_panel import ProcessPanel
 from tui.widgets.train_progress import TrainProgress
-
-
-class SampleTaken(Message):
-    def __init__(self, sample: GpuSample) -> None:
-        super().__init__()
-        self.sample = sample
-
-    def can_replace(self, message: Message) -> bool:
-        return isinstance(message, SampleTaken)  # a backlog collapses to the newest sample
 
 
 class RunPolled(Message):
@@ -73,8 +65,12 @@ class MonitorScreen(Screen[None]):
         self.status: RunStatus | None = None
         self.sampler: SamplerThread | None = None
         self.note_shown = False
+        self.error_shown = False
         self.torch_reserved: tuple[int | None, int | None] = (None, None)
         self.nvml_run: int | None = None
+        self._shown_sample: GpuSample | None = None
+        self._poll_lock = threading.Lock()
+        self._pending: RunPolled | None = None
 
     def compose(self) -> ComposeResult:
         yield Static(f"run {self.run_id}", id="monitor-title")
@@ -108,9 +104,10 @@ class MonitorScreen(Screen[None]):
         uuids = [d.get("uuid", "") for d in status.get("devices", []) if d.get("uuid")]
         sampler = factory() if factory is not None else default_sampler(r.options.get("CUDA_VISIBLE_DEVICES"), uuids)
         pid = r.pid
-        self.sampler = SamplerThread(
-            sampler, lambda: process_tree(pid), self.interval, on_sample=lambda s: self.post_message(SampleTaken(s))
-        ).start()
+        self.sampler = SamplerThread(sampler, lambda: process_tree(pid), self.interval).start()
+        # One UI refresh per interval pulls the newest sample: two sources at 2 Hz would otherwise
+        # cost two screen renders per tick, most of the monitor's CPU.
+        self.set_interval(self.interval, self._tick)
         self.poll_run()
 
     def on_unmount(self) -> None:
@@ -143,14 +140,38 @@ class MonitorScreen(Screen[None]):
             verdict = read_verdict(self.record.dir) if status.ended else None
             if status.ended:
                 lines += follower.rest()
-            self.post_message(RunPolled(status, lines, results, verdict))
+            event = RunPolled(status, lines, results, verdict)
             if status.ended:
+                self.post_message(event)  # the ending is shown at once, not at the next tick
                 return
+            with self._poll_lock:  # the UI tick picks this up: one render per interval
+                if self._pending is not None:
+                    event.lines = self._pending.lines + event.lines
+                    event.results = event.results or self._pending.results
+                self._pending = event
             time.sleep(self.interval)
 
-    @on(SampleTaken)
-    def show_sample(self, event: SampleTaken) -> None:
-        s = event.sample
+    def _take_pending(self) -> RunPolled | None:
+        with self._poll_lock:
+            event, self._pending = self._pending, None
+        return event
+
+    def _tick(self) -> None:
+        if self.sampler is None:
+            return
+        s = self.sampler.latest
+        polled = self._take_pending()
+        with self.app.batch_update():
+            if polled is not None and not (self.status is not None and self.status.ended):
+                self._show_run(polled)
+            if s is not None and s is not self._shown_sample:
+                self._shown_sample = s
+                self._show_sample(s)
+        if self.sampler.error and not self.error_shown:
+            self.error_shown = True  # e.g. the GPU fell off the bus: say so, keep the rest going
+            self.query_one("#nvml-note", Static).update(self.sampler.error)
+
+    def _show_sample(self, s: GpuSample) -> None:
         if s.note and not self.note_shown:
             self.note_shown = True  # said once: the note does not change between samples
             extra = " — showing CPU and RAM of the training processes instead" if not s.gpus else ""
@@ -169,6 +190,13 @@ class MonitorScreen(Screen[None]):
 
     @on(RunPolled)
     def show_run(self, event: RunPolled) -> None:
+        with self.app.batch_update():
+            earlier = self._take_pending()
+            if earlier is not None:
+                event.lines = earlier.lines + event.lines
+            self._show_run(event)
+
+    def _show_run(self, event: RunPolled) -> None:
         st = self.status = event.status
         p = st.progress
         self.query_one(TrainProgress).show(p, st.state)

@@ -10,6 +10,7 @@ from textual.widgets import Sparkline, Static
 
 from core.gpu import GpuReading
 from tui.commands.common import human_bytes
+from tui.widgets.text_update import set_text
 
 HISTORY = 120  # samples: one minute at 2 Hz
 
@@ -53,7 +54,7 @@ class GpuPanel(Vertical):
 
     def _render_reading(self, g: GpuReading) -> None:
         cuda = f" (cuda:{g.cuda_index} for this run)" if g.cuda_index is not None else ""
-        self.query_one(".gpu-title", Static).update(f"GPU {g.index}: {g.name}{cuda}")
+        set_text(self.query_one(".gpu-title", Static), f"GPU {g.index}: {g.name}{cuda}")
         mem = (
             f"{human_bytes(g.mem_used)} / {human_bytes(g.mem_total)}"
             if g.mem_used is not None and g.mem_total
@@ -61,10 +62,11 @@ class GpuPanel(Vertical):
         )
         run = human_bytes(g.run_mem) if g.run_mem is not None else "N/A"
         power = f"{na(g.power, '{:.0f}', ' W')} / {na(g.power_limit, '{:.0f}', ' W')}"
-        self.query_one(".gpu-fields", Static).update(
+        set_text(
+            self.query_one(".gpu-fields", Static),
             f"util {na(g.util_gpu, unit='%')}  mem-util {na(g.util_mem, unit='%')}  NVML used {mem}\n"
             f"this run's processes {run}  temp {na(g.temperature, unit='°C')}  power {power}  "
-            f"SM {na(g.sm_clock, unit=' MHz')}  fan {na(g.fan, unit='%')}"
+            f"SM {na(g.sm_clock, unit=' MHz')}  fan {na(g.fan, unit='%')}",
         )
         self.query_one(".gpu-util", Sparkline).data = list(self.util)
         self.query_one(".gpu-mem", Sparkline).data = list(self.mem)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from textual.widgets import Static
 
 from tui.commands.common import human_bytes
+from tui.widgets.text_update import set_text
 
 
 def _b(n: int | None) -> str:
@@ -33,4 +34,4 @@ class MemoryCompare(Static):
             f"observed: torch reserved {_b(torch_reserved)} (peak {_b(torch_max_reserved)}, "
             f"yolov5's GPU_mem), NVML used by this run {_b(nvml_run)}"
         )
-        self.update(f"GPU memory per GPU — {pred}\n{seen}")
+        set_text(self, f"GPU memory per GPU — {pred}\n{seen}")

@@ -6,6 +6,8 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Sparkline, Static
 
+from tui.widgets.text_update import set_text
+
 SERIES = (
     ("train/box_loss", "box loss"),
     ("train/obj_loss", "obj loss"),
@@ -30,7 +32,7 @@ class MetricsChart(Vertical):
     def show(self, head: list[str], rows: list[list[float]]) -> None:
         if not rows:
             return
-        self.query_one("#metrics-head", Static).update(f"results.csv: {len(rows)} epoch(s)")
+        set_text(self.query_one("#metrics-head", Static), f"results.csv: {len(rows)} epoch(s)")
         for key, label in SERIES:
             if key not in head:
                 continue

@@ -10,6 +10,7 @@ from textual.widgets import Sparkline, Static
 
 from core.gpu import ProcessReading
 from tui.commands.common import human_bytes
+from tui.widgets.text_update import set_text
 
 HISTORY = 120
 
@@ -39,7 +40,8 @@ class ProcessPanel(Vertical):
         )
         gpu = f"  GPU memory (NVML, this run) {human_bytes(p.gpu_mem)}" if p.gpu_mem is not None else ""
         note = f"\n{p.note}" if p.note else ""
-        self.query_one("#process-fields", Static).update(
-            f"training processes: {len(p.pids)}  {cpu}  RSS {rss}  system RAM {ram}{gpu}{note}"
+        set_text(
+            self.query_one("#process-fields", Static),
+            f"training processes: {len(p.pids)}  {cpu}  RSS {rss}  system RAM {ram}{gpu}{note}",
         )
         self.query_one("#process-cpu", Sparkline).data = list(self.cpu)

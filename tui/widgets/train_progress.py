@@ -7,6 +7,7 @@ from textual.containers import Vertical
 from textual.widgets import ProgressBar, Static
 
 from core.runs import Progress
+from tui.widgets.text_update import set_text
 
 
 def clock(seconds: float | None) -> str:
@@ -35,5 +36,5 @@ class TrainProgress(Vertical):
                 f"{p.fraction * 100:.1f}%  ETA {clock(p.eta_seconds()) if state == 'running' else '--:--'}"
                 f"  {losses}"
             )
-        self.query_one("#progress-text", Static).update(text)
+        set_text(self.query_one("#progress-text", Static), text)
         self.query_one("#progress-bar", ProgressBar).update(total=1.0, progress=p.fraction)
