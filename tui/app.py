@@ -13,6 +13,7 @@ from textual import on, work
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
+from textual.timer import Timer
 from textual.worker import Worker, WorkerState
 
 from core.errors import EXIT_UNREADABLE, YoloFreezeError
@@ -57,6 +58,7 @@ class YoloFreezeApp(App[int]):
         self.plan_file = plan_file
         self.estimator = estimator
         self.estimate_delay = estimate_delay  # debounce after edits; negative switches estimates off
+        self._loading_timer: Timer | None = None
 
     def on_mount(self) -> None:
         from tui.screens.loading import LoadingScreen
@@ -64,7 +66,10 @@ class YoloFreezeApp(App[int]):
         if self.path is None:
             self._failed(CheckpointFailed("", "No checkpoint given: yolofreeze-tui PATH (or --demo)."))
             return
-        self.push_screen(LoadingScreen(self.path))
+        # Most files read in well under 0.1 s: the loading screen appears only for slower ones,
+        # so a quick open draws the main screen first.
+        path = self.path
+        self._loading_timer = self.set_timer(0.1, lambda: self.push_screen(LoadingScreen(path)))
         self._load(self.path, self.plan_file)
 
     @work(thread=True, exclusive=True, group="load", exit_on_error=False, description="reading the checkpoint")
@@ -90,13 +95,21 @@ class YoloFreezeApp(App[int]):
     def _loaded(self, message: CheckpointLoaded) -> None:
         from tui.screens.main import MainScreen
 
-        self.switch_screen(MainScreen(message.info, message.plan, message.notes))
+        screen = MainScreen(message.info, message.plan, message.notes, width=self.size.width)
+        if self._loading_timer is not None:
+            self._loading_timer.stop()
+        if len(self.screen_stack) > 1:
+            self.switch_screen(screen)
+        else:
+            self.push_screen(screen)
 
     @on(CheckpointFailed)
     def _failed(self, message: CheckpointFailed) -> None:
         from tui.screens.error import ErrorScreen
 
         screen = ErrorScreen(message.path, message.message)
+        if self._loading_timer is not None:
+            self._loading_timer.stop()
         if len(self.screen_stack) > 1:
             self.switch_screen(screen)
         else:

@@ -79,7 +79,8 @@ async def go():
     async with app.run_test(size=(80, 24)) as pilot:
         for _ in range(200):
             await pilot.pause(0.01)
-            if isinstance(app.screen, MainScreen) and app.screen.layer_tree.last_line > 0:
+            trees = app.screen.query("LayerTree")
+            if isinstance(app.screen, MainScreen) and trees and trees.first().last_line > 0:
                 break
         print("main" if isinstance(app.screen, MainScreen) else "not-main", "torch" in sys.modules)
         app.exit(0)
@@ -99,7 +100,7 @@ async def test_loading_screen_while_reading(yolov5s: Path) -> None:
 
     app = app_for(yolov5s, deps=AppDeps(read_checkpoint=slow_read))
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.pause()
+        await pilot.pause(0.3)  # shown once a read takes longer than 0.1 s
         assert isinstance(app.screen, LoadingScreen)
         label = str(app.screen.query_one("#loading-label").render())
         assert "yolov5s.pt" in label and "MiB" in label

@@ -22,13 +22,13 @@ from textual.widgets import Footer, Input, Static
 from textual.worker import get_current_worker
 
 from core.errors import PlanError, YoloFreezeError
-from core.freeze import FreezePlan, export, load_plan_file, preset, write_atomic, yolov5_args
+from core.freeze import Export, FreezePlan, export, load_plan_file, preset, write_atomic, yolov5_args
 from core.memory.analytic import state_bytes
 from core.tree import ModelTree, model_tree
 from tui.messages import EstimateReady, EstimateUnavailable, PlanChanged
 from tui.widgets.hostile_banner import HostileBanner
 from tui.widgets.layer_tree import LayerTree, human_bytes, human_count
-from tui.widgets.summary import EstimateView, PlanFigures, PlanSummary, Settings
+from tui.widgets.summary import PENDING_FREEZE, EstimateView, PlanFigures, PlanSummary, Settings
 
 if TYPE_CHECKING:
     from core.checkpoint import ModelInfo
@@ -93,8 +93,10 @@ class MainScreen(Screen[None]):
         Binding("q", "quit_app", "Quit"),
     ]
 
-    def __init__(self, info: ModelInfo, plan: FreezePlan, notes: tuple[str, ...] = ()) -> None:
-        super().__init__()
+    def __init__(self, info: ModelInfo, plan: FreezePlan, notes: tuple[str, ...] = (), width: int = 80) -> None:
+        # The breakpoint class from the start: set after mount, it would restyle every widget
+        # once more before the first frame.
+        super().__init__(classes="-wide" if width >= 120 else "-narrow")
         self.info = info
         self.model: ModelTree = model_tree(info)
         self.plan = plan
@@ -156,7 +158,7 @@ class MainScreen(Screen[None]):
 
     # -- figures (all from core) -------------------------------------------------------------
 
-    def figures(self, plan: FreezePlan) -> PlanFigures:
+    def figures(self, plan: FreezePlan, freeze: Export | None = None) -> PlanFigures:
         c = plan.counts
         return PlanFigures(
             counts=c,
@@ -168,7 +170,7 @@ class MainScreen(Screen[None]):
                 state_bytes(c.total_params, c.trainable_params, "Adam"),
                 state_bytes(c.total_params, c.total_params, "Adam"),
             ),
-            freeze=yolov5_args(plan),
+            freeze=yolov5_args(plan) if freeze is None else freeze,
             settings=self.settings,
         )
 
@@ -181,9 +183,14 @@ class MainScreen(Screen[None]):
             self.history.push(plan.frozen)
         self.plan = plan
         self.layer_tree.show_plan(plan, changed)
-        self.summary.show(self.figures(plan))
+        self.summary.show(self.figures(plan, freeze=PENDING_FREEZE))
+        self.call_after_refresh(self._show_freeze_args, plan)
         self.post_message(PlanChanged(plan))
         self._schedule_estimate()
+
+    def _show_freeze_args(self, plan: FreezePlan) -> None:
+        if plan is self.plan:  # a newer edit schedules its own
+            self.summary.show(self.figures(plan))
 
     def action_toggle_freeze(self) -> None:
         tree = self.layer_tree
@@ -270,7 +277,7 @@ class MainScreen(Screen[None]):
 
     def _set_settings(self, settings: Settings, traced: bool = True) -> None:
         self.settings = settings
-        self.summary.show(self.figures(self.plan))
+        self.summary.show(self.figures(self.plan, freeze=self.summary.figures.freeze))
         if traced:
             self._schedule_estimate()
 

@@ -107,21 +107,26 @@ class LayerTree(Tree[str]):
     # -- plan --------------------------------------------------------------------------------
 
     def show_plan(self, plan: FreezePlan, changed: list[str] | None = None) -> None:
-        """Repaint for a new plan: only the rows of ``changed`` nodes and their ancestors
-        (descendant lines are keyed on every node of their path), or all when None."""
+        """Repaint for a new plan: with ``changed``, only the visible rows of those nodes, their
+        ancestors and their descendants are redrawn; every other row keeps its cached line."""
         self.plan = plan
         if changed is None:
-            self._updates += 1
-        else:
-            stale: set[str] = set()
-            for key in changed:
-                stale.add(key)
-                stale.update(self.model.ancestors(key))
-            for key in stale:
-                node = self._by_key.get(key)
-                if node is not None:
-                    node._updates += 1
-        self.refresh()
+            self._repaint_all()
+            return
+        affected: set[str] = set()
+        for entry in self.model.walk(tuple(changed)):
+            affected.add(entry.key)
+        for key in changed:
+            affected.update(self.model.ancestors(key))
+        top = int(self.scroll_offset.y)
+        lines = self._tree_lines[top : top + self.size.height]
+        stale_y = {y for y, line in enumerate(lines, top) if line.node.data in affected}
+        # Tree keys its line cache on every node of a line's path, so bumping an ancestor would
+        # redraw all rows under it; dropping just these lines' entries redraws only them.
+        for cache_key in [k for k in self._line_cache.keys() if k[0] in stale_y]:  # noqa: SIM118 (not a dict)
+            self._line_cache.discard(cache_key)
+        for y in stale_y:
+            self._refresh_line(y)
 
     # -- selection ---------------------------------------------------------------------------
 

@@ -22,6 +22,9 @@ from tui.widgets.layer_tree import human_bytes, human_count
 if TYPE_CHECKING:
     from core.memory.estimator import MemoryBreakdown, MemoryEstimate
 
+# Placeholder while the --freeze arguments are worked out just after the frame (partial plans
+# need core's prefix compression, which takes a few milliseconds on large models).
+PENDING_FREEZE = Export("yolov5", "", False, "")
 WIDE = 52  # at this many columns the summary shows the full breakdown
 
 
@@ -112,6 +115,9 @@ class PlanSummary(Widget):
         f = self.figures.freeze
         t = Text(no_wrap=False)
         t.append("yolov5 ", "dim")
+        if f is PENDING_FREEZE:
+            t.append("…", "dim")
+            return t
         if f.text:
             t.append(f.text, "bold")
             if f.note:
