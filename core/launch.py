@@ -331,7 +331,7 @@ def launch(
     (run_dir / "frozen.txt").write_text("".join(n + "\n" for n in ordered), encoding="utf-8")
     kw = train_kwargs(opts, v, run_dir)
     cmd = train_command(run_dir, v.gpus, python)
-    config = {
+    config: dict[str, Any] = {
         "checkpoint": str(Path(opts.checkpoint).resolve()),
         "train_kwargs": kw,
         "bn_eval": opts.bn_eval,

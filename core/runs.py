@@ -194,7 +194,7 @@ def process_alive(pid: int, create_time: float) -> bool:
 
     try:
         p = psutil.Process(pid)
-        return abs(p.create_time() - create_time) < 1.0 and p.status() != psutil.STATUS_ZOMBIE
+        return bool(abs(p.create_time() - create_time) < 1.0 and p.status() != psutil.STATUS_ZOMBIE)
     except (psutil.NoSuchProcess, psutil.AccessDenied):
         return False
 
