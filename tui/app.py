@@ -19,6 +19,7 @@ from textual.worker import Worker, WorkerState
 from core.errors import EXIT_UNREADABLE, YoloFreezeError
 from core.freeze import FreezePlan, load_plan_file
 from tui.deps import AppDeps
+from tui.estimate_process import ProcessEstimator
 from tui.messages import CheckpointFailed, CheckpointLoaded
 
 if TYPE_CHECKING:
@@ -49,14 +50,20 @@ class YoloFreezeApp(App[int]):
         path: str | None,
         deps: AppDeps,
         plan_file: str | None = None,
-        estimator: Estimator = traced_estimate,
+        estimator: Estimator | None = None,
         estimate_delay: float = 0.3,
     ) -> None:
         super().__init__()
         self.path = path
         self.deps = deps
         self.plan_file = plan_file
-        self.estimator = estimator
+        # Default: the traced estimate in a child process (tracing in a thread would hold the GIL
+        # and freeze the screen); ``traced_estimate`` runs it in-process for benches and scripts.
+        self._process_estimator: ProcessEstimator | None = None
+        if estimator is None:
+            self._process_estimator = ProcessEstimator()
+            estimator = self._process_estimator
+        self.estimator: Estimator = estimator
         self.estimate_delay = estimate_delay  # debounce after edits; negative switches estimates off
         self._loading_timer: Timer | None = None
 
@@ -71,6 +78,10 @@ class YoloFreezeApp(App[int]):
         path = self.path
         self._loading_timer = self.set_timer(0.1, lambda: self.push_screen(LoadingScreen(path)))
         self._load(self.path, self.plan_file)
+
+    def on_unmount(self) -> None:
+        if self._process_estimator is not None:
+            self._process_estimator.close()
 
     @work(thread=True, exclusive=True, group="load", exit_on_error=False, description="reading the checkpoint")
     def _load(self, path: str, plan_file: str | None) -> None:
