@@ -92,6 +92,7 @@ class _Recorder(TorchDispatchMode):
         self._refs: dict[int, Any] = {}
         self.ops = 0
         self.open = True
+        self.paused = False
         self._cancelled = cancelled
 
     def track(self, t: torch.Tensor, kind: int) -> int:
@@ -130,6 +131,8 @@ class _Recorder(TorchDispatchMode):
 
     def __torch_dispatch__(self, func: Any, types: Any, args: tuple[Any, ...] = (), kwargs: Any = None) -> Any:
         out = func(*args, **(kwargs or {}))
+        if self.paused:
+            return out
         self.ops += 1
         if self._cancelled is not None and self.ops % 256 == 0 and self._cancelled():
             raise TraceCancelled
@@ -372,8 +375,9 @@ def _run_step(
         else:
             state["exp_avg"] = torch.zeros_like(p)
             state["exp_avg_sq"] = torch.zeros_like(p)
-            with torch.utils._python_dispatch._disable_current_modes():
-                state["step"] = torch.tensor(1.0)  # a host tensor (not capturable): no GPU bytes
+            rec.paused = True  # Adam's step counter is a host tensor (not capturable): no GPU bytes
+            state["step"] = torch.tensor(1.0)  # a fake constant, so Adam can read its value
+            rec.paused = False
         for key, v in state.items():
             if key != "step":
                 rec.retag(v, OPTIMIZER)
