@@ -40,6 +40,14 @@ def matches(name: str, prefixes: Iterable[str]) -> bool:
     return any(x in name for x in prefixes)
 
 
+def matched_names(info: ModelInfo, prefixes: Sequence[str]) -> set[str]:
+    """All parameter names train.py's rule freezes for ``prefixes`` (one regex scan per name)."""
+    if not prefixes:
+        return set()
+    rx = re.compile("|".join(re.escape(x) for x in prefixes))
+    return {p.name for p in info.parameters if rx.search(p.name)}
+
+
 @dataclass(frozen=True)
 class PlanCounts:
     total_params: int
@@ -108,8 +116,7 @@ class FreezePlan:
 
 
 def plan_from_prefixes(info: ModelInfo, prefixes: Iterable[str]) -> FreezePlan:
-    pre = list(prefixes)
-    return FreezePlan(info, frozenset(p.name for p in info.parameters if matches(p.name, pre)))
+    return FreezePlan(info, frozenset(matched_names(info, list(prefixes))))
 
 
 def detect_layer_index(info: ModelInfo) -> int | None:
@@ -182,8 +189,7 @@ def whole_layers(plan: FreezePlan) -> list[int] | None:
             covered.update(names)
     if set(plan.frozen) != covered:
         return None
-    prefixes = [f"model.{i}." for i in frozen_layers]
-    check = {p.name for p in plan.info.parameters if matches(p.name, prefixes)}
+    check = matched_names(plan.info, [f"model.{i}." for i in frozen_layers])
     return frozen_layers if check == set(plan.frozen) else None
 
 
@@ -212,8 +218,9 @@ def yolov5_args(plan: FreezePlan) -> Export:
         return Export("yolov5", f"--freeze {n}", True)
     if len(layers) == 1:
         # One number means "the first N layers"; repeating it makes train.py read a list.
-        return Export("yolov5", f"--freeze {layers[0]} {layers[0]}", True,
-                      f"a single number would mean layers 0-{layers[0] - 1}; repeated, it names layer {layers[0]} alone")
+        k = layers[0]
+        return Export("yolov5", f"--freeze {k} {k}", True,
+                      f"a single number would mean layers 0-{k - 1}; repeated, it names layer {k} alone")
     return Export("yolov5", "--freeze " + " ".join(map(str, layers)), True)
 
 
@@ -237,9 +244,9 @@ def compress(plan: FreezePlan) -> list[str]:
             continue
         out.extend(x for x in node.parameters if x in plan.frozen)
         stack.extend(reversed(node.children))
-    if {p.name for p in info.parameters if matches(p.name, out)} != plan.frozen:
+    if matched_names(info, out) != plan.frozen:
         out = plan.ordered_frozen  # a module prefix caught something else: fall back to names
-        if {p.name for p in info.parameters if matches(p.name, out)} != plan.frozen:
+        if matched_names(info, out) != plan.frozen:
             raise PlanError("plan cannot be written as a substring prefix list (overlapping names)")
     return out
 
