@@ -63,6 +63,7 @@ class LaunchScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "app.pop_screen", "Back"),
         Binding("ctrl+l", "launch", "Launch"),
+        Binding("ctrl+d", "demo_data", "Demo data", priority=True),  # over Input's delete-right
     ]
     DEFAULT_CSS = """
     LaunchScreen .field-label { margin-top: 1; }
@@ -158,8 +159,12 @@ class LaunchScreen(Screen[None]):
         )
         return opts, problems
 
+    def on_mount(self) -> None:
+        # keyboard first: the one field every launch needs has the cursor
+        self.query_one("#in-data", Input).focus()
+
     @on(Button.Pressed, "#demo-data")
-    def fill_demo_data(self) -> None:
+    def action_demo_data(self) -> None:
         self.make_demo_data()
 
     @work(thread=True, exclusive=True, group="launch-demo-data", description="generating the demo dataset")
