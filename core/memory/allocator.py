@@ -154,8 +154,9 @@ def replay(
                 if model.allocated > peak:
                     peak, peak_event, peak_kinds = model.allocated, offset + i, list(by_kind)
             else:
-                block = live.pop(-ev, None)
-                if block is not None:
+                freed = live.pop(-ev) if -ev in live else None
+                if freed is not None:
+                    block = freed
                     by_kind[kinds[-ev - 1] if kinds else 0] -= block.size
                     model.release(block)
     return ReplayResult(peak, model.reserved, peak_event, model.allocated, tuple(peak_kinds))

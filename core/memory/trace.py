@@ -11,49 +11,31 @@ This module imports torch at import time: import it only from functions that nee
 
 from __future__ import annotations
 
+import functools
 import gc
 import json
-import logging
 import threading
 import warnings
 import weakref
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
-from functools import lru_cache
-from types import SimpleNamespace
 from typing import Any
 
 import torch
-from torch.overrides import TorchFunctionMode
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 
 from core.memory.cuda_autocast import CudaAutocastRules
 from core.memory.kinds import ACTIVATIONS, AMP_CACHE, EMA, GRADIENTS, OPTIMIZER, TEMPORARIES, WEIGHTS
+from core.memory.skeleton import HYP, LABELS, Skeleton, _quiet, _real_targets, skeleton
 
 with warnings.catch_warnings():  # yolov5 7.0 warns about pkg_resources on import
     warnings.simplefilter("ignore")
-    from torch._subclasses.fake_tensor import FakeTensorMode
-    from yolov5.models.yolo import Detect, DetectionModel
     from yolov5.utils.loss import ComputeLoss
-    from yolov5.utils.torch_utils import ModelEMA, smart_optimizer
+    from yolov5.utils.torch_utils import smart_optimizer
 
-# yolov5's data/hyps/hyp.scratch-low.yaml: the values train.py uses unless told otherwise
-HYP = {
-    "lr0": 0.01,
-    "momentum": 0.937,
-    "weight_decay": 0.0005,
-    "box": 0.05,
-    "cls": 0.5,
-    "cls_pw": 1.0,
-    "obj": 1.0,
-    "obj_pw": 1.0,
-    "anchor_t": 4.0,
-    "fl_gamma": 0.0,
-    "label_smoothing": 0.0,
-}
-LABELS = 32  # boxes in the fake batch; what they cost (a few KiB) does not depend on the count
+__all__ = ["HYP", "LABELS", "Skeleton", "StepTrace", "TraceCancelled", "_real_targets", "skeleton", "trace_step"]
+
 _LOCK = threading.Lock()  # the cached skeletons are mutated by a trace
 
 
@@ -79,11 +61,11 @@ class StepTrace:
     ops: int
 
 
-class _Recorder(TorchDispatchMode):
+class _Recorder(TorchDispatchMode):  # type: ignore[no-untyped-call]
     """Sees every aten op's outputs; a storage seen for the first time is an allocation."""
 
     def __init__(self, cancelled: Callable[[], bool] | None) -> None:
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]
         self.events: list[int] = []
         self.nbytes: list[int] = []
         self.kinds = bytearray()
@@ -106,7 +88,7 @@ class _Recorder(TorchDispatchMode):
             self.alloc_of[key] = k
             self.events.append(k)
             # a plain weakref is cheaper than weakref.finalize; the dict keeps it alive
-            self._refs[key] = weakref.ref(st, lambda _, key=key: self._free(key))
+            self._refs[key] = weakref.ref(st, functools.partial(self._on_collect, key))
         elif self.kinds[k - 1] == TEMPORARIES:  # first seen as the output of a view op
             self.kinds[k - 1] = kind
         return k
@@ -122,6 +104,9 @@ class _Recorder(TorchDispatchMode):
         k = self.alloc_of.get(t.untyped_storage()._cdata)
         if k is not None and (only_from is None or self.kinds[k - 1] == only_from):
             self.kinds[k - 1] = kind
+
+    def _on_collect(self, key: int, _ref: Any) -> None:
+        self._free(key)
 
     def _free(self, key: int) -> None:
         self._refs.pop(key, None)
@@ -148,132 +133,6 @@ class _Recorder(TorchDispatchMode):
             if isinstance(t, torch.Tensor):
                 self.track(t, kind)
         return out
-
-
-class _MetaFactories(TorchFunctionMode):
-    """Build modules on the meta device, except tensors made from data (anchors, strides)."""
-
-    _KEEP = (torch.tensor, torch.as_tensor, torch.asarray)
-
-    def __init__(self) -> None:
-        super().__init__()
-        from torch.utils._device import _device_constructors
-
-        self._factories = _device_constructors()
-
-    def __torch_function__(self, func: Any, types: Any, args: tuple[Any, ...] = (), kwargs: Any = None) -> Any:
-        kwargs = kwargs or {}
-        if func in self._factories and func not in self._KEEP and kwargs.get("device") is None:
-            kwargs["device"] = "meta"
-        return func(*args, **kwargs)
-
-
-@contextmanager
-def _quiet() -> Iterator[None]:
-    """yolov5 logs its model table and optimizer groups; core never prints."""
-    log = logging.getLogger("yolov5")
-    was = log.disabled
-    log.disabled = True
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            yield
-    finally:
-        log.disabled = was
-
-
-class _QuietDetectionModel(DetectionModel):  # type: ignore[misc]
-    def info(self, verbose: bool = False, img_size: int = 640) -> None:
-        pass  # the summary profiles FLOPs with a real forward pass: seconds, and nothing we use
-
-
-@dataclass
-class Skeleton:
-    """A yolov5 model whose parameters are fake tensors, reused by every trace of one YAML."""
-
-    model: Any
-    mode: Any  # the FakeTensorMode its tensors belong to
-    ema: Any
-    names: tuple[str, ...]
-    shapes: tuple[tuple[int, ...], ...]
-    strides: tuple[int, ...]
-    anchors: Any  # real tensor, in grid units, for build_targets
-    na: int
-    no: int
-    ema_update_nbytes: tuple[int, ...]
-
-
-def _to_fake(model: Any, mode: Any) -> None:
-    """Swap every meta tensor of a module tree for a fake CPU tensor of the same shape."""
-    for mod in model.modules():
-        for key, p in list(mod._parameters.items()):
-            if p is not None:
-                with mode:
-                    fake = torch.empty(p.shape, dtype=p.dtype)
-                mod._parameters[key] = torch.nn.Parameter(fake, requires_grad=p.requires_grad)
-        for key, b in list(mod._buffers.items()):
-            if b is not None:
-                with mode:
-                    mod._buffers[key] = torch.empty(b.shape, dtype=b.dtype)
-        for key, v in list(vars(mod).items()):  # plain tensor attributes, e.g. Detect.grid
-            if isinstance(v, list) and v and all(isinstance(x, torch.Tensor) and x.is_meta for x in v):
-                with mode:
-                    setattr(mod, key, [torch.empty(x.shape, dtype=x.dtype) for x in v])
-
-
-@lru_cache(maxsize=2)
-def skeleton(yaml_json: str, nc: int) -> Skeleton:
-    cfg = json.loads(yaml_json)
-    with _quiet(), torch.no_grad(), _MetaFactories():
-        model = _QuietDetectionModel(cfg, ch=3, nc=nc)
-    detect = model.model[-1]
-    if not isinstance(detect, Detect):
-        raise TypeError(f"the model's last layer is {type(detect).__name__}, not Detect")
-    real_anchors = detect.anchors.clone()
-    with _quiet():
-        ema = ModelEMA(model)  # fp32 copy, as in the first epoch (validation later halves it)
-    mode = FakeTensorMode()
-    _to_fake(model, mode)
-    _to_fake(ema.ema, mode)
-    model.train()
-    return Skeleton(
-        model=model,
-        mode=mode,
-        ema=ema,
-        names=tuple(n for n, _ in model.named_parameters()),
-        shapes=tuple(tuple(p.shape) for p in model.parameters()),
-        strides=tuple(int(s) for s in model.stride.tolist()),
-        anchors=real_anchors,
-        na=int(detect.na),
-        no=int(detect.no),
-        ema_update_nbytes=tuple(
-            v.numel() * v.element_size() for v in ema.ema.state_dict().values() if v.dtype.is_floating_point
-        ),
-    )
-
-
-def _real_targets(sk: Skeleton, nc: int) -> tuple[Any, ...]:
-    """build_targets' output for a fixed set of boxes, computed on real tensors.
-
-    ``build_targets`` filters with boolean masks (data-dependent shapes, which fake tensors
-    cannot follow), so it runs here once; the fake step reuses its tensors at every size.
-    Boxes take each anchor's own size at 640 px so every output level gets matches.
-    """
-    per_level = [a * s for a, s in zip(sk.anchors, sk.strides, strict=True)]  # anchors in pixels
-    flat = torch.cat(per_level)
-    gen = torch.Generator().manual_seed(0)
-    rows = []
-    for k in range(LABELS):
-        wh = flat[k % len(flat)] / 640
-        xy = 0.1 + 0.8 * torch.rand(2, generator=gen)
-        rows.append(torch.tensor([k % 2, k % nc, *xy.tolist(), *wh.tolist()]))
-    targets = torch.stack(rows)
-    shapes = [SimpleNamespace(shape=torch.Size((2, sk.na, 640 // s, 640 // s, sk.no))) for s in sk.strides]
-    ns = SimpleNamespace(na=sk.na, nl=len(sk.strides), anchors=sk.anchors, hyp=HYP, device=torch.device("cpu"))
-    out = ComputeLoss.build_targets(ns, shapes, targets)
-    if any(b.shape[0] == 0 for b, *_ in out[2]):
-        raise RuntimeError("fake labels left an output level without targets")
-    return out
 
 
 _SAVED_ATTRS: dict[type, tuple[str, ...]] = {}
