@@ -36,8 +36,14 @@ def main() -> None:
         print(f"{'file':<34} {'exit':>4} {'wall s':>7}  first line of output")
         for name, path in sorted(files.items()):
             start = time.perf_counter()
-            r = subprocess.run([sys.executable, "-c", "from tui.cli import entry; entry()", "inspect", str(path)],
-                               capture_output=True, text=True, timeout=60, preexec_fn=limit, cwd=ROOT)
+            r = subprocess.run(
+                [sys.executable, "-c", "from tui.cli import entry; entry()", "inspect", str(path)],
+                capture_output=True,
+                text=True,
+                timeout=60,
+                preexec_fn=limit,
+                cwd=ROOT,
+            )
             wall = time.perf_counter() - start
             worst = max(worst, wall)
             first = (r.stderr or r.stdout).strip().splitlines()[0].replace(str(path), "FILE")

@@ -49,8 +49,11 @@ def main() -> None:
     else:
         ckpt = ROOT / ".cache" / "bench" / "yolov5x.pt"
         if not ckpt.exists():
-            subprocess.run([sys.executable, str(ROOT / "tests" / "make_checkpoints.py"), str(ckpt.parent),
-                            "yolov5x.pt"], check=True, stdout=subprocess.DEVNULL)
+            subprocess.run(
+                [sys.executable, str(ROOT / "tests" / "make_checkpoints.py"), str(ckpt.parent), "yolov5x.pt"],
+                check=True,
+                stdout=subprocess.DEVNULL,
+            )
     ours = [sys.executable, "-c", "from tui.cli import entry; entry()", "inspect", "--json", str(ckpt)]
     theirs = [sys.executable, "-c", TORCH_ROUTE, str(ckpt)]
     timed(ours)  # warm the page cache and .pyc files for both routes
@@ -61,14 +64,18 @@ def main() -> None:
         b.append(timed(theirs))
     ta, tb = statistics.median(t for t, _ in a), statistics.median(t for t, _ in b)
     ma, mb = max(m for _, m in a), max(m for _, m in b)
-    print(f"checkpoint: {ckpt.name}, {ckpt.stat().st_size / 1e6:.1f} MB; {args.runs} runs each, medians; "
-          f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    print(
+        f"checkpoint: {ckpt.name}, {ckpt.stat().st_size / 1e6:.1f} MB; {args.runs} runs each, medians; "
+        f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    )
     print(f"{'route':<44} {'wall s':>8} {'peak RSS MiB':>13}")
     print(f"{'yolofreeze-tui inspect --json':<44} {ta:>8.3f} {ma / 1024:>13.1f}")
     print(f"{'import torch; torch.load(); named_parameters':<44} {tb:>8.3f} {mb / 1024:>13.1f}")
     print(f"speed-up: {tb / ta:.1f}x faster; memory: {mb / ma:.1f}x less")
-    print(f"targets: inspect <= 0.3 s -> {'met' if ta <= 0.3 else 'MISSED'}; "
-          f">= 20x -> {'met' if tb / ta >= 20 else 'MISSED'}")
+    print(
+        f"targets: inspect <= 0.3 s -> {'met' if ta <= 0.3 else 'MISSED'}; "
+        f">= 20x -> {'met' if tb / ta >= 20 else 'MISSED'}"
+    )
 
 
 if __name__ == "__main__":
