@@ -25,8 +25,14 @@ def test_core_modules_never_import_textual_or_rich() -> None:
     assert len(names) >= 5
 
 
+# The tracer's internals exist only to run torch code; the estimator imports them inside its
+# functions (in a worker or child process), so nothing on the way to a screen loads them.
+TORCH_SIDE = {"core.memory.trace", "core.memory.cuda_autocast", "core.memory.skeleton", "core.memory.metacpu"}
+
+
 def test_importing_core_does_not_import_torch() -> None:
-    names = [m.name for m in pkgutil.walk_packages(core.__path__, "core.")]
+    names = [m.name for m in pkgutil.walk_packages(core.__path__, "core.") if m.name not in TORCH_SIDE]
+    assert {"core.checkpoint", "core.freeze", "core.memory.estimator", "core.launch", "core.runs"} <= set(names)
     code = (
         "import importlib, sys\n"
         f"for n in {names!r}: importlib.import_module(n)\n"
