@@ -2,7 +2,8 @@
 
 Building it normally costs seconds (a real forward pass to find the strides, random init of every
 weight); here every factory call goes to the meta device except tensors made from data (anchors,
-strides), so the build costs only the module tree, then each tensor becomes a fake CPU tensor.
+strides), so the build costs only the module tree, then each tensor becomes a fake CPU tensor
+(a ``MetaCpuTensor``, or a FakeTensor for the reference engine).
 One skeleton per YAML is cached and reused by every trace (under trace's lock).
 
 This module imports torch and yolov5 at import time: import it only from functions that trace.
@@ -22,6 +23,7 @@ from typing import Any
 
 import torch
 from torch.overrides import TorchFunctionMode
+from torch.utils._python_dispatch import TorchDispatchMode
 
 with warnings.catch_warnings():  # yolov5 7.0 warns about pkg_resources on import
     warnings.simplefilter("ignore")
@@ -29,6 +31,8 @@ with warnings.catch_warnings():  # yolov5 7.0 warns about pkg_resources on impor
     from yolov5.models.yolo import Detect, DetectionModel
     from yolov5.utils.loss import ComputeLoss
     from yolov5.utils.torch_utils import ModelEMA
+
+from core.memory.metacpu import FAST_META, IN_PLACE_NONE, MetaCpuMode, MetaCpuTensor
 
 # yolov5's data/hyps/hyp.scratch-low.yaml: the values train.py uses unless told otherwise
 HYP = {
@@ -100,28 +104,51 @@ class Skeleton:
     ema_update_nbytes: tuple[int, ...]
 
 
+def _new(mode: Any, shape: Any, dtype: Any) -> Any:
+    if isinstance(mode, MetaCpuMode):  # straight to the wrapper: no dispatch per tensor
+        return MetaCpuTensor(torch.empty(shape, dtype=dtype, device="meta"))
+    with mode:
+        return torch.empty(shape, dtype=dtype)
+
+
 def _to_fake(model: Any, mode: Any) -> None:
     """Swap every meta tensor of a module tree for a fake CPU tensor of the same shape."""
     for mod in model.modules():
         for key, p in list(mod._parameters.items()):
             if p is not None:
-                with mode:
-                    fake = torch.empty(p.shape, dtype=p.dtype)
+                fake = _new(mode, p.shape, p.dtype)
                 mod._parameters[key] = torch.nn.Parameter(fake, requires_grad=p.requires_grad)
         for key, b in list(mod._buffers.items()):
             if b is not None:
-                with mode:
-                    mod._buffers[key] = torch.empty(b.shape, dtype=b.dtype)
+                mod._buffers[key] = _new(mode, b.shape, b.dtype)
         for key, v in list(vars(mod).items()):  # plain tensor attributes, e.g. Detect.grid
             if isinstance(v, list) and v and all(isinstance(x, torch.Tensor) and x.is_meta for x in v):
-                with mode:
-                    setattr(mod, key, [torch.empty(x.shape, dtype=x.dtype) for x in v])
+                setattr(mod, key, [_new(mode, x.shape, x.dtype) for x in v])
 
 
-@lru_cache(maxsize=2)
-def skeleton(yaml_json: str, nc: int) -> Skeleton:
+def skeleton(yaml_json: str, nc: int, engine: str = "meta") -> Skeleton:
+    """The cached network for one YAML; ``engine`` "meta" (fast) or "fake" (FakeTensorMode, the reference)."""
+    return _skeleton(yaml_json, nc, engine)  # one cache key however the caller passes engine
+
+
+class _FastMetaBuild(TorchDispatchMode):  # type: ignore[no-untyped-call]
+    """The build's stride-finding forward pass runs on meta tensors: answer batch norm quickly."""
+
+    def __torch_dispatch__(self, func: Any, types: Any, args: tuple[Any, ...] = (), kwargs: Any = None) -> Any:
+        kwargs = kwargs or {}
+        fast = FAST_META.get(func)
+        # anchors and strides stay real tensors: only meta arguments take the fast path
+        if fast is not None and all(a.is_meta for a in args if isinstance(a, torch.Tensor)):
+            out = fast(*args, **kwargs)
+            if out is not None:
+                return None if out is IN_PLACE_NONE else out
+        return func(*args, **kwargs)
+
+
+@lru_cache(maxsize=4)
+def _skeleton(yaml_json: str, nc: int, engine: str) -> Skeleton:
     cfg = json.loads(yaml_json)
-    with _quiet(), torch.no_grad(), _MetaFactories():
+    with _quiet(), torch.no_grad(), _MetaFactories(), _FastMetaBuild():  # type: ignore[no-untyped-call]
         model = _QuietDetectionModel(cfg, ch=3, nc=nc)
     detect = model.model[-1]
     if not isinstance(detect, Detect):
@@ -129,7 +156,7 @@ def skeleton(yaml_json: str, nc: int) -> Skeleton:
     real_anchors = detect.anchors.clone()
     with _quiet():
         ema = ModelEMA(model)  # fp32 copy, as in the first epoch (validation later halves it)
-    mode = FakeTensorMode()
+    mode = MetaCpuMode() if engine == "meta" else FakeTensorMode()  # type: ignore[no-untyped-call]
     _to_fake(model, mode)
     _to_fake(ema.ema, mode)
     model.train()

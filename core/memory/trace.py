@@ -4,7 +4,9 @@ The model is yolov5's own ``DetectionModel`` built from the checkpoint's YAML, t
 ``ComputeLoss``, the optimizer comes from its ``smart_optimizer``; the step follows train.py:
 uint8 images to float, forward and loss under autocast, scaled backward, unscale, gradient
 clipping, optimizer step, ``zero_grad`` (set to None) and the EMA update. Tensors are fake
-(``FakeTensorMode``: shapes and dtypes, no data), so a step of yolov5x at 640 px costs no memory.
+(shapes and dtypes, no data), so a step of yolov5x at 640 px costs no memory: by default
+``metacpu.MetaCpuMode`` (meta tensors posing as CPU ones, ~0.3 s a yolov5m step), or
+``FakeTensorMode`` (``engine="fake"``, several times slower; the reference the tests compare with).
 
 This module imports torch at import time: import it only from functions that need a trace.
 """
@@ -27,6 +29,7 @@ from torch.utils._pytree import tree_leaves
 
 from core.memory.cuda_autocast import CudaAutocastRules
 from core.memory.kinds import ACTIVATIONS, AMP_CACHE, EMA, GRADIENTS, OPTIMIZER, TEMPORARIES, WEIGHTS
+from core.memory.metacpu import storage_of
 from core.memory.skeleton import HYP, LABELS, Skeleton, _quiet, _real_targets, skeleton
 
 with warnings.catch_warnings():  # yolov5 7.0 warns about pkg_resources on import
@@ -78,7 +81,7 @@ class _Recorder(TorchDispatchMode):  # type: ignore[no-untyped-call]
         self._cancelled = cancelled
 
     def track(self, t: torch.Tensor, kind: int) -> int:
-        st = t.untyped_storage()
+        st = storage_of(t)
         key = st._cdata
         k = self.alloc_of.get(key)
         if k is None:
@@ -101,7 +104,7 @@ class _Recorder(TorchDispatchMode):  # type: ignore[no-untyped-call]
         self.events += (k, -k)
 
     def retag(self, t: torch.Tensor, kind: int, only_from: int | None = None) -> None:
-        k = self.alloc_of.get(t.untyped_storage()._cdata)
+        k = self.alloc_of.get(storage_of(t)._cdata)
         if k is not None and (only_from is None or self.kinds[k - 1] == only_from):
             self.kinds[k - 1] = kind
 
@@ -126,7 +129,7 @@ class _Recorder(TorchDispatchMode):  # type: ignore[no-untyped-call]
         if (
             func is torch.ops.aten._to_copy.default
             and isinstance(args[0], torch.Tensor)
-            and args[0].untyped_storage()._cdata in self.weight_storages
+            and storage_of(args[0])._cdata in self.weight_storages
         ):
             kind = AMP_CACHE
         for t in tree_leaves(out):
@@ -170,9 +173,14 @@ def trace_step(
     batch: int,
     img: int,
     cancelled: Callable[[], bool] | None = None,
+    engine: str = "meta",
 ) -> StepTrace:
-    """Record the allocations of one training step at ``batch`` images of ``img`` px (one GPU)."""
-    sk = skeleton(json.dumps(yaml, sort_keys=True), nc)
+    """Record the allocations of one training step at ``batch`` images of ``img`` px (one GPU).
+
+    ``engine`` "fake" runs the same step on FakeTensorMode: slower, kept as the reference the
+    tests compare the fast "meta" engine with.
+    """
+    sk = skeleton(json.dumps(yaml, sort_keys=True), nc, engine)
     with _LOCK, _quiet():
         if not hasattr(sk, "targets"):
             sk.targets = _real_targets(sk, nc)  # type: ignore[attr-defined]
@@ -215,7 +223,7 @@ def _run_step(
     # -- what lives across steps: weights and buffers, the EMA, loss constants, optimizer state
     for p in params.values():
         rec.track(p, WEIGHTS)
-        rec.weight_storages.add(p.untyped_storage()._cdata)
+        rec.weight_storages.add(storage_of(p)._cdata)
     for b in model.buffers():
         rec.track(b, WEIGHTS)
     for v in sk.ema.ema.state_dict().values():
@@ -223,7 +231,7 @@ def _run_step(
     model.hyp = HYP
     compute_loss = ComputeLoss(model)
     real_targets = sk.targets  # type: ignore[attr-defined]
-    compute_loss.build_targets = lambda p, t: tree_map_clone(sk.mode, real_targets)
+    compute_loss.build_targets = lambda p, t: tree_map_clone(sk.mode, real_targets, rec)
     opt = smart_optimizer(model, optimizer, HYP["lr0"], HYP["momentum"], HYP["weight_decay"])
     for group in opt.param_groups:
         group["foreach"] = True  # torch's default on CUDA: one multi-tensor kernel per group
@@ -288,7 +296,7 @@ def _mark_saved(rec: _Recorder, root: Any) -> int:
     """Tag what autograd saved as activations; their bytes (weights and fp16 copies excluded)."""
     saved = 0
     for t in _saved_tensors(root):
-        k = rec.alloc_of.get(t.untyped_storage()._cdata)
+        k = rec.alloc_of.get(storage_of(t)._cdata)
         if k is not None and rec.kinds[k - 1] == TEMPORARIES:
             rec.kinds[k - 1] = ACTIVATIONS
             saved += rec.nbytes[k - 1]
@@ -300,10 +308,21 @@ def _mark(rec: _Recorder, tensors: list[Any], kind: int) -> None:
         rec.retag(t, kind)
 
 
-def tree_map_clone(mode: Any, tree: Any) -> Any:
-    """Fake, freshly allocated copies of real tensors (what build_targets would have allocated)."""
+def tree_map_clone(mode: Any, tree: Any, rec: _Recorder | None = None) -> Any:
+    """Fake, freshly allocated copies of real tensors (what build_targets would have allocated).
+
+    Only the clones are allocations of the step: the conversion is paused, since FakeTensorMode
+    memoises it (a view's base storage would show up once, or not, depending on earlier traces).
+    """
     if isinstance(tree, torch.Tensor):
-        return mode.from_tensor(tree).clone()
+        if rec is not None:
+            rec.paused = True
+        try:
+            fake = mode.from_tensor(tree)
+        finally:
+            if rec is not None:
+                rec.paused = False
+        return fake.clone()
     if isinstance(tree, (list, tuple)):
-        return type(tree)(tree_map_clone(mode, v) for v in tree)
+        return type(tree)(tree_map_clone(mode, v, rec) for v in tree)
     return tree
