@@ -40,13 +40,24 @@ def model_yaml_path(name: str) -> Path:
 def build_checkpoint(cfg: str | dict[str, Any], path: Path, nc: int = 80, seed: int = 0) -> Path:
     """Write a stripped YOLOv5 checkpoint (fp16 model, no optimizer) built from ``cfg``."""
     import datetime
+    import logging
+    import warnings
 
     import torch
-    from yolov5.models.yolo import DetectionModel
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # yolov5's pkg_resources deprecation notice
+        from yolov5.models.yolo import DetectionModel
 
     torch.manual_seed(seed)
     cfg_arg: Any = str(model_yaml_path(cfg)) if isinstance(cfg, str) else cfg
-    model = DetectionModel(cfg_arg, ch=3, nc=nc)
+    yolo_log = logging.getLogger("yolov5")
+    level = yolo_log.level
+    yolo_log.setLevel(logging.WARNING)  # its 30-line model table is noise on the user's terminal
+    try:
+        model = DetectionModel(cfg_arg, ch=3, nc=nc)
+    finally:
+        yolo_log.setLevel(level)
     model.names = [f"class{i}" for i in range(nc)] if nc != 80 else list(_COCO80)
     model.half()
     for p in model.parameters():
@@ -74,9 +85,13 @@ def build_checkpoint(cfg: str | dict[str, Any], path: Path, nc: int = 80, seed: 
     return path
 
 
+def demo_checkpoint_path() -> Path:
+    return cache_dir() / f"demo-{DEMO_MODEL}.pt"
+
+
 def demo_checkpoint() -> Path:
     """The demo checkpoint, built once into the user cache dir."""
-    path = cache_dir() / f"demo-{DEMO_MODEL}.pt"
+    path = demo_checkpoint_path()
     if not path.is_file():
         build_checkpoint(DEMO_MODEL, path)
     return path

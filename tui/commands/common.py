@@ -25,8 +25,12 @@ def checkpoint_path(args: argparse.Namespace) -> str:
     if getattr(args, "demo", False):
         if args.path:
             raise UsageError("give a checkpoint path or --demo, not both")
-        from core.demo import demo_checkpoint
+        from core.demo import DEMO_MODEL, demo_checkpoint, demo_checkpoint_path
 
+        if not demo_checkpoint_path().is_file():
+            # first run only: building it imports torch and yolov5, ~10 s with nothing on screen
+            print(f"yolofreeze-tui: building the demo checkpoint ({DEMO_MODEL}, once): {demo_checkpoint_path()} …",
+                  file=sys.stderr, flush=True)
         return str(demo_checkpoint())
     if not args.path:
         raise UsageError("a checkpoint path is required (or --demo)")
