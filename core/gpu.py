@@ -308,11 +308,26 @@ def save_jsonl(samples: Sequence[GpuSample], path: Path) -> None:
     path.write_text("".join(json.dumps(s.to_json()) + "\n" for s in samples), encoding="utf-8")
 
 
+def _box_pids() -> list[int] | None:
+    try:
+        import psutil
+
+        return psutil.pids()
+    except Exception:  # no psutil or no /proc: treat as changed
+        return None
+
+
 class SamplerThread:
     """Polls a sampler every ``interval`` s in a daemon thread; ``latest`` is the newest sample.
 
     ``on_sample`` is called from the thread (the TUI posts a message from it); a sampler error is
     kept in ``error`` and sampling stops, the UI says so rather than crashing.
+
+    ``pids`` (the run's process tree) is asked again at once when one of its processes is gone,
+    and otherwise at most every ``pids_every`` seconds, only if some process on the box started
+    or ended since (a tree cannot change otherwise), and at least every ``10 * pids_every`` s:
+    walking the tree reads every process on the box (psutil's children() scans /proc), most of
+    the sampler's CPU when done twice a second; listing the box's PIDs costs 1/40 of that.
     """
 
     def __init__(
@@ -321,9 +336,15 @@ class SamplerThread:
         pids: Callable[[], Sequence[int]],
         interval: float = 0.5,
         on_sample: Callable[[GpuSample], None] | None = None,
+        pids_every: float = 2.0,
     ) -> None:
         self.sampler = sampler
         self.pids = pids
+        self.pids_every = pids_every
+        self._pids: list[int] | None = None
+        self._pids_at = 0.0
+        self._box: list[int] | None = None  # every PID on the box at the last look
+        self._box_at = 0.0
         self.interval = max(0.25, interval)  # NVML itself is slow to update faster than this
         self.on_sample = on_sample
         self.latest: GpuSample | None = None
@@ -339,14 +360,29 @@ class SamplerThread:
         while not self._stop.is_set():
             t0 = time.monotonic()
             try:
-                s = self.sampler.sample(self.pids())
+                if self._tree_may_have_changed(t0):
+                    self._pids, self._pids_at = list(self.pids()), t0
+                s = self.sampler.sample(self._pids)
             except Exception as e:  # a driver error mid-run must not take the monitor down
                 self.error = f"sampling stopped: {type(e).__name__}: {e}"
                 return
+            if len(s.processes.pids) < len(self._pids):
+                self._pids = None  # a process exited: the tree changed, walk it again next time
             self.latest = s
             if self.on_sample is not None:
                 self.on_sample(s)
             self._stop.wait(max(0.0, self.interval - (time.monotonic() - t0)))
+
+    def _tree_may_have_changed(self, now: float) -> bool:
+        if self._pids is None:
+            self._box, self._box_at = _box_pids(), now
+            return True
+        if now - self._box_at < self.pids_every:
+            return False
+        box, self._box_at = _box_pids(), now
+        changed = box is None or box != self._box or now - self._pids_at >= 10 * self.pids_every
+        self._box = box
+        return changed
 
     def stop(self) -> None:
         self._stop.set()

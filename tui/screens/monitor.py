@@ -1,13 +1,18 @@
 """Live view of one run: GPUs (NVML) or the training processes' CPU/RAM, progress, curves, log, ending.
 
 Two background threads feed it and nothing else touches the disk or NVML: ``core.gpu.SamplerThread``
-(2 Hz by default, newest sample only) and a worker polling the run's files. Leaving the screen
-leaves the training running; stopping it asks first.
+(2 Hz by default; every sample goes into the sparklines' history) and a worker polling the run's
+files. The screen is redrawn about once a second (UI_EVERY) with the newest sample and poll; the
+ending is shown as soon as it is polled. Leaving the screen leaves the training running; stopping
+it asks first.
 """
 
 from __future__ import annotations
 
+import os
 import threading
+import time
+from collections import deque
 from typing import Any, ClassVar
 
 from textual import on, work
@@ -24,12 +29,17 @@ from core.runs import LogFollower, RunRecord, RunStatus, find_run, read_json, re
 from core.verify import read_verdict
 from tui.deps import AppDeps
 from tui.widgets.ending_banner import EndingBanner
-from tui.widgets.gpu_panel import GpuPanel
+from tui.widgets.gpu_panel import HISTORY, GpuPanel
 from tui.widgets.log_tail import LogTail
 from tui.widgets.memory_compare import MemoryCompare
 from tui.widgets.metrics_chart import MetricsChart
 from tui.widgets.process_panel import ProcessPanel
 from tui.widgets.train_progress import TrainProgress
+
+# Seconds between screen updates. Samples (2 Hz) all go into the sparklines' history; the screen
+# shows the newest one at most this long after it was taken. Each screen update costs several ms
+# of Textual redrawing whatever changed, most of the monitor's CPU, so it runs at 1 Hz, not 2 Hz.
+UI_EVERY = 1.0
 
 
 class RunPolled(Message):
@@ -54,6 +64,10 @@ class MonitorScreen(Screen[None]):
     MonitorScreen #monitor-top { height: auto; max-height: 60%; }
     MonitorScreen #monitor-left, MonitorScreen #monitor-right { width: 1fr; height: auto; }
     MonitorScreen #nvml-note { color: $warning; padding: 0 1; }
+    MonitorScreen #monitor-head { height: auto; }
+    MonitorScreen #log-box { height: 1fr; min-height: 6; }
+    MonitorScreen #footer-box { dock: bottom; height: auto; }
+    MonitorScreen #footer-box Footer { dock: none; }
     """
 
     def __init__(self, run_id: str, deps: AppDeps, interval: float = 0.5) -> None:
@@ -69,12 +83,19 @@ class MonitorScreen(Screen[None]):
         self.torch_reserved: tuple[int | None, int | None] = (None, None)
         self.nvml_run: int | None = None
         self._shown_sample: GpuSample | None = None
+        self._samples: deque[GpuSample] = deque(maxlen=HISTORY)  # appended by the sampler thread
+        self._gpu_panels: dict[int, GpuPanel] = {}
+        self._shown_at = -1e9
         self._poll_lock = threading.Lock()
         self._pending: RunPolled | None = None
 
     def compose(self) -> ComposeResult:
-        yield Static(f"run {self.run_id}", id="monitor-title")
-        yield Static("", id="nvml-note")
+        # Each screen update redraws every widget whose parent overlaps what changed; the screen
+        # always does, so its direct children are plain boxes: the title, the log (with its
+        # scrollbars) and the footer are redrawn only when they themselves change.
+        with Vertical(id="monitor-head"):
+            yield Static(f"run {self.run_id}", id="monitor-title")
+            yield Static("", id="nvml-note")
         with Horizontal(id="monitor-top"):
             with VerticalScroll(id="monitor-left"):
                 yield Vertical(id="gpu-panels")
@@ -84,10 +105,13 @@ class MonitorScreen(Screen[None]):
                 yield MemoryCompare(id="memory-compare")
                 yield MetricsChart()
         yield EndingBanner(id="ending")
-        yield LogTail(id="log")
-        yield Footer()
+        with Vertical(id="log-box"):
+            yield LogTail(id="log")
+        with Vertical(id="footer-box"):
+            yield Footer()
 
     def on_mount(self) -> None:
+        self._process_panel = self.query_one(ProcessPanel)
         try:
             self.record = find_run(self.run_id, self.deps.state_dir)
         except YoloFreezeError as e:
@@ -104,9 +128,11 @@ class MonitorScreen(Screen[None]):
         uuids = [d.get("uuid", "") for d in status.get("devices", []) if d.get("uuid")]
         sampler = factory() if factory is not None else default_sampler(r.options.get("CUDA_VISIBLE_DEVICES"), uuids)
         pid = r.pid
-        self.sampler = SamplerThread(sampler, lambda: process_tree(pid), self.interval).start()
-        # One UI refresh per interval pulls the newest sample: two sources at 2 Hz would otherwise
-        # cost two screen renders per tick, most of the monitor's CPU.
+        # Every sample is queued for the sparklines' history (a tick can fall between two samples).
+        samples = self._samples
+        self.sampler = SamplerThread(sampler, lambda: process_tree(pid), self.interval, samples.append).start()
+        # The tick (every interval) records each new sample and, about once every UI_EVERY, shows the
+        # newest sample and poll in one screen update: two sources must not become two updates.
         self.set_interval(self.interval, self._tick)
         self.poll_run()
 
@@ -123,10 +149,13 @@ class MonitorScreen(Screen[None]):
         assert self.record is not None
         follower = LogFollower(self.record.log)
         last_results_mtime = -1.0
-        import time
 
         while not worker.is_cancelled:
-            lines = follower.read()
+            try:  # the log is opened when its size differs from what was read, not every poll
+                size = os.stat(self.record.log).st_size
+            except OSError:
+                size = -1
+            lines = follower.read() if size != follower.offset else []
             status = run_status(self.record)
             results = None
             if status.save_dir:
@@ -149,7 +178,7 @@ class MonitorScreen(Screen[None]):
                     event.lines = self._pending.lines + event.lines
                     event.results = event.results or self._pending.results
                 self._pending = event
-            time.sleep(self.interval)
+            time.sleep(max(self.interval, UI_EVERY))  # the screen shows it at most once per UI_EVERY
 
     def _take_pending(self) -> RunPolled | None:
         with self._poll_lock:
@@ -159,7 +188,21 @@ class MonitorScreen(Screen[None]):
     def _tick(self) -> None:
         if self.sampler is None:
             return
+        while self._samples:
+            self._record_sample(self._samples.popleft())
         s = self.sampler.latest
+        if self.sampler.error and not self.error_shown:
+            self.error_shown = True  # e.g. the GPU fell off the bus: say so, keep the rest going
+            self.query_one("#nvml-note", Static).update(self.sampler.error)
+        # Due about once per UI_EVERY, on the first tick after the run's files were polled (so the
+        # progress shown is fresh); the first sample and the first poll are shown at once.
+        now = time.monotonic()
+        elapsed = now - self._shown_at
+        first = (s is not None and self._shown_sample is None) or (self.status is None and self._pending is not None)
+        polled_now = self._pending is not None and elapsed >= UI_EVERY - self.interval / 2
+        if not (first or polled_now or elapsed >= UI_EVERY + self.interval / 2):
+            return  # not due: nothing drawn
+        self._shown_at = now
         polled = self._take_pending()
         with self.app.batch_update():
             if polled is not None and not (self.status is not None and self.status.ended):
@@ -167,24 +210,25 @@ class MonitorScreen(Screen[None]):
             if s is not None and s is not self._shown_sample:
                 self._shown_sample = s
                 self._show_sample(s)
-        if self.sampler.error and not self.error_shown:
-            self.error_shown = True  # e.g. the GPU fell off the bus: say so, keep the rest going
-            self.query_one("#nvml-note", Static).update(self.sampler.error)
+
+    def _record_sample(self, s: GpuSample) -> None:
+        """Every sample goes into the panels' history; nothing is drawn here."""
+        for g in s.gpus:
+            panel = self._gpu_panels.get(g.index)
+            if panel is None:
+                panel = self._gpu_panels[g.index] = GpuPanel(g.index)
+                self.query_one("#gpu-panels", Vertical).mount(panel)
+            panel.record(g)
+        self._process_panel.record(s.processes)
 
     def _show_sample(self, s: GpuSample) -> None:
         if s.note and not self.note_shown:
             self.note_shown = True  # said once: the note does not change between samples
             extra = " — showing CPU and RAM of the training processes instead" if not s.gpus else ""
             self.query_one("#nvml-note", Static).update(s.note + extra)
-        box = self.query_one("#gpu-panels", Vertical)
-        for g in s.gpus:
-            found = box.query(f"#gpu-{g.index}")
-            panel = found.first(GpuPanel) if found else None
-            if panel is None:
-                panel = GpuPanel(g.index)
-                box.mount(panel)
-            panel.show(g)
-        self.query_one(ProcessPanel).show(s.processes)
+        for panel in self._gpu_panels.values():
+            panel.show()
+        self._process_panel.show()
         self.nvml_run = s.processes.gpu_mem
         self._show_memory()
 
@@ -214,7 +258,7 @@ class MonitorScreen(Screen[None]):
     def _show_memory(self) -> None:
         if self.record is None:
             return
-        self.query_one(MemoryCompare).show(
+        self.query_one("#memory-compare", MemoryCompare).show(
             self.record.predicted_reserved, self.record.predicted_nvidia_smi, *self.torch_reserved, self.nvml_run
         )
 

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from textual.widgets import Static
 
-_LAST: dict[int, str] = {}
+_ATTR = "_yolofreeze_text"  # the text last set, kept on the widget itself (an id() may be reused)
 
 
-def set_text(widget: Static, text: str) -> None:
-    prev = _LAST.get(id(widget))
+def set_text(widget: Static, text: str) -> bool:
+    """Show ``text`` in ``widget`` unless it already shows it; True when it changed."""
+    prev: str | None = getattr(widget, _ATTR, None)
     if prev == text:
-        return
-    _LAST[id(widget)] = text
+        return False
+    setattr(widget, _ATTR, text)
     widget.update(text, layout=prev is None or prev.count("\n") != text.count("\n"))
+    return True
