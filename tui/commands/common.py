@@ -50,15 +50,3 @@ def resolve_plan(info: ModelInfo, args: argparse.Namespace) -> FreezePlan:
     return preset(info, getattr(args, "preset", None) or "none")
 
 
-def human_count(n: int) -> str:
-    for unit, div in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
-        if abs(n) >= div:
-            return f"{n / div:.2f}{unit}"
-    return str(n)
-
-
-def human_bytes(n: float) -> str:
-    for unit, div in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
-        if abs(n) >= div:
-            return f"{n / div:.1f} {unit}"
-    return f"{int(n)} B"

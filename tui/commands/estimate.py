@@ -15,7 +15,8 @@ from core.errors import EXIT_OK, UsageError
 from core.memory.analytic import OPTIMIZERS
 from core.memory.estimator import MemoryEstimate, TrainConfig, effective_img, estimate_memory, max_batch
 from core.memory.nvml import gpu_total_memory
-from tui.commands.common import add_checkpoint_argument, add_plan_arguments, human_bytes, open_checkpoint, resolve_plan
+from tui.commands.common import add_checkpoint_argument, add_plan_arguments, open_checkpoint, resolve_plan
+from tui.format import human_bytes
 
 _ROWS = (
     ("weights", "weights (fp32)"),

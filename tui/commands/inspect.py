@@ -10,7 +10,8 @@ from typing import Any
 
 from core.checkpoint import ModelInfo
 from core.errors import EXIT_HOSTILE, EXIT_OK
-from tui.commands.common import add_checkpoint_argument, human_bytes, human_count, open_checkpoint
+from tui.commands.common import add_checkpoint_argument, open_checkpoint
+from tui.format import human_bytes, human_count
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

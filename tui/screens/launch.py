@@ -22,8 +22,8 @@ from core.dataset import Problem
 from core.freeze import FreezePlan
 from core.launch import OPTIMIZERS, LaunchOptions, Validation, launch, validate
 from core.runs import RunRecord
-from tui.commands.common import human_bytes
 from tui.deps import AppDeps
+from tui.format import human_bytes
 
 # (field, label, default, placeholder)
 TEXT_FIELDS = (

@@ -25,9 +25,10 @@ from core.errors import PlanError, YoloFreezeError
 from core.freeze import Export, FreezePlan, export, load_plan_file, preset, write_atomic, yolov5_args
 from core.memory.analytic import state_bytes
 from core.tree import ModelTree, model_tree
+from tui.format import human_bytes, human_count
 from tui.messages import EstimateReady, EstimateUnavailable, PlanChanged
 from tui.widgets.hostile_banner import HostileBanner
-from tui.widgets.layer_tree import LayerTree, human_bytes, human_count
+from tui.widgets.layer_tree import LayerTree
 from tui.widgets.summary import PENDING_FREEZE, EstimateView, PlanFigures, PlanSummary, Settings
 
 if TYPE_CHECKING:

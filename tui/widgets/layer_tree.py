@@ -18,6 +18,7 @@ from textual.widgets.tree import TreeNode
 
 from core.freeze import FreezePlan
 from core.tree import ModelTree, TreeEntry
+from tui.format import human_bytes, human_count
 
 # Symbol + word, so the state reads without colour (NO_COLOR, 16-colour terminals, screenshots).
 STATE_SYMBOL = {"frozen": "■", "trainable": "□", "mixed": "◧", "none": "·"}
@@ -26,20 +27,6 @@ STATE_STYLE = {"frozen": "bold cyan", "trainable": "green", "mixed": "bold yello
 _FREEZE_META = Style.from_meta({"freeze": True})
 _TOGGLE_META = Style.from_meta({"toggle": True})
 _DTYPE_SHORT = {"float16": "f16", "float32": "f32", "bfloat16": "bf16", "float64": "f64"}
-
-
-def human_count(n: int) -> str:
-    for unit, div in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
-        if abs(n) >= div:
-            return f"{n / div:.2f}{unit}" if n / div < 10 else f"{n / div:.1f}{unit}"
-    return str(n)
-
-
-def human_bytes(n: float) -> str:
-    for unit, div in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
-        if abs(n) >= div:
-            return f"{n / div:.1f} {unit}"
-    return f"{int(n)} B"
 
 
 class LayerTree(Tree[str]):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from textual.widgets import Static
 
-from tui.commands.common import human_bytes
+from tui.format import human_bytes
 from tui.widgets.text_update import set_text
 
 

@@ -9,7 +9,7 @@ from textual.containers import Vertical
 from textual.widgets import Sparkline, Static
 
 from core.gpu import ProcessReading
-from tui.commands.common import human_bytes
+from tui.format import human_bytes
 from tui.widgets.lite_sparkline import LiteSparkline
 from tui.widgets.text_update import set_text
 

@@ -17,7 +17,7 @@ from textual.widget import Widget
 
 from core.freeze import Export, PlanCounts
 from core.memory.analytic import StateBytes
-from tui.widgets.layer_tree import human_bytes, human_count
+from tui.format import human_bytes, human_count
 
 if TYPE_CHECKING:
     from core.memory.estimator import MemoryBreakdown, MemoryEstimate
