@@ -312,7 +312,7 @@ def _box_pids() -> list[int] | None:
     try:
         import psutil
 
-        return psutil.pids()
+        return [int(p) for p in psutil.pids()]
     except Exception:  # no psutil or no /proc: treat as changed
         return None
 
@@ -362,11 +362,12 @@ class SamplerThread:
             try:
                 if self._tree_may_have_changed(t0):
                     self._pids, self._pids_at = list(self.pids()), t0
-                s = self.sampler.sample(self._pids)
+                pids = self._pids if self._pids is not None else []
+                s = self.sampler.sample(pids)
             except Exception as e:  # a driver error mid-run must not take the monitor down
                 self.error = f"sampling stopped: {type(e).__name__}: {e}"
                 return
-            if len(s.processes.pids) < len(self._pids):
+            if len(s.processes.pids) < len(pids):
                 self._pids = None  # a process exited: the tree changed, walk it again next time
             self.latest = s
             if self.on_sample is not None:

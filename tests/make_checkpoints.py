@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from core.demo import build_checkpoint, model_yaml_path  # noqa: E402
+from core.demo import build_checkpoint, model_yaml_path
 
 
 @contextlib.contextmanager

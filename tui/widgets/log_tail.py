@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Self
 
 from rich.cells import cell_len
 from textual.geometry import Size
@@ -28,7 +29,7 @@ class LogTail(Log):
     def __init__(self, **kw: object) -> None:
         super().__init__(max_lines=2000, auto_scroll=True, **kw)  # type: ignore[arg-type]
 
-    def write_lines(self, lines: Iterable[str], scroll_end: bool | None = None) -> Log:
+    def write_lines(self, lines: Iterable[str], scroll_end: bool | None = None) -> Self:
         # Log sets its virtual size (a full screen layout) when lines arrive, then again from a
         # worker once it has measured their width: widen it first and the second one changes
         # nothing, so a new log line costs one layout instead of two.
