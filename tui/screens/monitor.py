@@ -64,6 +64,7 @@ class MonitorScreen(Screen[None]):
     MonitorScreen #monitor-top { height: auto; max-height: 60%; }
     MonitorScreen #monitor-left, MonitorScreen #monitor-right { width: 1fr; height: auto; }
     MonitorScreen #nvml-note { color: $warning; padding: 0 1; }
+    MonitorScreen #gpu-panels { height: auto; }
     MonitorScreen #monitor-head { height: auto; }
     MonitorScreen #log-box { height: 1fr; min-height: 6; }
     MonitorScreen #footer-box { dock: bottom; height: auto; }
