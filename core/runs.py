@@ -346,7 +346,14 @@ def stop_run(
             return sig.name
         deadline = time.monotonic() + grace
         while time.monotonic() < deadline:
-            if (record.dir / "exit.json").is_file() or not alive_check(record.pid, record.pid_create_time):
+            if not alive_check(record.pid, record.pid_create_time):
+                return sig.name
+            if (record.dir / "exit.json").is_file():
+                # the supervisor has recorded the exit and is returning: "stopped" should mean
+                # gone, so give it a moment to leave (the exit record is already safe on disk)
+                leave_by = min(deadline, time.monotonic() + 5.0)
+                while alive_check(record.pid, record.pid_create_time) and time.monotonic() < leave_by:
+                    sleep(0.05)
                 return sig.name
             sleep(0.1)
     with contextlib.suppress(ProcessLookupError):
