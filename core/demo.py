@@ -59,6 +59,18 @@ def build_checkpoint(cfg: str | dict[str, Any], path: Path, nc: int = 80, seed: 
     finally:
         yolo_log.setLevel(level)
     model.names = [f"class{i}" for i in range(nc)] if nc != 80 else list(_COCO80)
+    save_stripped(model, path, date=datetime.datetime(2026, 1, 1).isoformat())
+    return path
+
+
+def save_stripped(model: Any, path: Path, date: str | None = None) -> None:
+    """Save ``model`` as train.py's strip_optimizer leaves a checkpoint: fp16, frozen, no optimizer.
+
+    Written to a temporary file beside ``path`` and renamed, so readers (and DDP ranks racing
+    to write the same file) never see half of it.
+    """
+    import torch
+
     model.half()
     for p in model.parameters():
         p.requires_grad = False
@@ -71,10 +83,10 @@ def build_checkpoint(cfg: str | dict[str, Any], path: Path, nc: int = 80, seed: 
         "optimizer": None,
         "opt": None,
         "git": None,
-        "date": datetime.datetime(2026, 1, 1).isoformat(),
+        "date": date,
     }
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:
         torch.save(ckpt, tmp)
@@ -82,7 +94,6 @@ def build_checkpoint(cfg: str | dict[str, Any], path: Path, nc: int = 80, seed: 
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
-    return path
 
 
 def demo_checkpoint_path() -> Path:

@@ -82,7 +82,6 @@ def tensor_from_info(path: str, ti: Any) -> Any:
 
 def build_input_checkpoint(src: str, out: Path, model_cls: Any) -> dict[str, int]:
     """Rebuild the network from the YAML with train.py's own model class and load the safe tensors."""
-    import torch
 
     from core.checkpoint import read_checkpoint
 
@@ -104,24 +103,9 @@ def build_input_checkpoint(src: str, out: Path, model_cls: Any) -> dict[str, int
         raise ValueError(f"checkpoint lacks parameters the model has: {missing_params[:3]}")
     if info.metadata.names:
         model.names = list(info.metadata.names)
-    model.half()
-    for p in model.parameters():
-        p.requires_grad = False
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-    torch.save(
-        {
-            "epoch": -1,
-            "best_fitness": None,
-            "model": model,
-            "ema": None,
-            "updates": None,
-            "optimizer": None,
-            "opt": None,
-            "date": None,
-        },
-        tmp,
-    )
-    os.replace(tmp, out)  # DDP ranks may race here; each writes the same content atomically
+    from core.demo import save_stripped
+
+    save_stripped(model, out)  # atomic: DDP ranks may race here, each writing the same content
     return {"loaded": len(sd), "missing_buffers": len(missing), "unexpected": len(unexpected)}
 
 
