@@ -41,9 +41,10 @@ class ProcessPanel(Vertical):
 
     def record(self, p: ProcessReading) -> None:
         """Keep a sample (history and newest reading) without drawing anything."""
-        self.cpu.append(p.cpu_percent or 0.0)
         self.latest = p
-        self.history_changed = True
+        if p.cpu_percent is not None:  # N/A (no process left) is not 0%: keep it out of the history
+            self.cpu.append(p.cpu_percent)
+            self.history_changed = True
 
     def show(self, p: ProcessReading | None = None, history: bool = True) -> None:
         """Record ``p`` if given, then draw the newest reading and, unless ``history`` is False,
