@@ -82,15 +82,22 @@ class LiteSparkline(Sparkline):
         self._strips = None
 
     def _style(self, base: Style, triplet: tuple[int, int, int] | None) -> Style:
-        style = self._styles.get(triplet)
-        if style is None:
-            color = None if triplet is None else RichColor.from_rgb(*triplet)
-            style = self._styles[triplet] = base if color is None else base + Style(color=color)
-        return style
+        return cached_style(self._styles, base, triplet)
 
     def _build(self, width: int, height: int, low: RichColor, high: RichColor, base: Style) -> list[Strip]:
         data = list(self.data or [])
         return sparkline_strips(data, width, height, low, high, base, self.summary_function, self._style)
+
+
+def cached_style(
+    cache: dict[tuple[int, int, int] | None, Style], base: Style, triplet: tuple[int, int, int] | None
+) -> Style:
+    """``base`` in the colour ``triplet`` (None: base itself), built once per colour."""
+    style = cache.get(triplet)
+    if style is None:
+        color = None if triplet is None else RichColor.from_rgb(*triplet)
+        style = cache[triplet] = base if color is None else base + Style(color=color)
+    return style
 
 
 def sparkline_strips(  # type: ignore[no-untyped-def]

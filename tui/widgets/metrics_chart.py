@@ -9,14 +9,13 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from rich.color import Color as RichColor
 from rich.segment import Segment
 from rich.style import Style
 from textual.geometry import Size
 from textual.strip import Strip
 from textual.widget import Widget
 
-from tui.widgets.lite_sparkline import sparkline_strips
+from tui.widgets.lite_sparkline import cached_style, sparkline_strips
 
 SERIES = (
     ("train/box_loss", "box loss"),
@@ -69,11 +68,7 @@ class MetricsChart(Widget):
             self.refresh()
 
     def _style(self, base: Style, triplet: tuple[int, int, int] | None) -> Style:
-        style = self._styles.get(triplet)
-        if style is None:
-            color = None if triplet is None else RichColor.from_rgb(*triplet)
-            style = self._styles[triplet] = base if color is None else base + Style(color=color)
-        return style
+        return cached_style(self._styles, base, triplet)
 
     def render_line(self, y: int) -> Strip:
         width = self.size.width
