@@ -41,3 +41,21 @@ def wait_end(record: RunRecord, timeout: float = 120.0) -> RunStatus:
         time.sleep(0.3)
     tail = Path(record.log).read_text(errors="replace")[-2000:]
     raise AssertionError(f"run {record.run_id} did not end within {timeout}s; log tail: {tail}")
+
+
+def make_record(root: Path, run_id: str, log: str = "", **fields: object) -> RunRecord:
+    """A saved run record with a log file, for tests that need a run without training one."""
+    d = root / "runs" / run_id
+    d.mkdir(parents=True)
+    (d / "train.log").write_text(log)
+    values: dict[str, object] = {
+        "run_id": run_id, "run_dir": str(d), "created": time.time(), "checkpoint": "c.pt",
+        "checkpoint_sha256": "0", "data": "d.yaml", "command": ("python",), "cwd": "/", "pid": 999999,
+        "pid_create_time": 0.0, "log": str(d / "train.log"), "project": "p", "name": "n",
+        "device": "cpu", "gpus": 0, "frozen": 3, "bn_eval": True,
+    }
+    values.update(fields)
+    values.setdefault("pgid", values["pid"])
+    rec = RunRecord(**values)  # type: ignore[arg-type]
+    rec.save()
+    return rec

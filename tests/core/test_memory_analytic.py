@@ -26,16 +26,9 @@ def _real_step(info: Any, frozen: frozenset[str], optimizer: str) -> tuple[int, 
 
     torch.manual_seed(0)
     model = DetectionModel(copy.deepcopy(info.yaml), ch=3, nc=info.yaml["nc"])
-    model.hyp = {
-        "box": 0.05,
-        "cls": 0.5,
-        "cls_pw": 1.0,
-        "obj": 1.0,
-        "obj_pw": 1.0,
-        "anchor_t": 4.0,
-        "fl_gamma": 0.0,
-        "label_smoothing": 0.0,
-    }
+    from core.memory.skeleton import HYP  # yolov5's default hyp.scratch-low values
+
+    model.hyp = dict(HYP)
     for name, p in model.named_parameters():
         p.requires_grad_(name not in frozen)  # train.py's freeze
     model.train()

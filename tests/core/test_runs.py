@@ -23,6 +23,7 @@ from core.runs import (
     stop_run,
     write_json_atomic,
 )
+from tests.core import launch_helpers
 
 TORCH_OOM = (
     "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB. GPU 0 has a total "
@@ -32,32 +33,8 @@ TORCH_OOM = (
 )
 
 
-def make_record(root: Path, run_id: str, pid: int = 999999, created: float = 0.0, **kw: object) -> RunRecord:
-    d = root / "runs" / run_id
-    d.mkdir(parents=True)
-    (d / "train.log").write_text(str(kw.pop("log", "")))
-    rec = RunRecord(
-        run_id=run_id,
-        run_dir=str(d),
-        created=created or time.time(),
-        checkpoint="c.pt",
-        checkpoint_sha256="0",
-        data="d.yaml",
-        command=("python",),
-        cwd="/",
-        pid=pid,
-        pgid=pid,
-        pid_create_time=0.0,
-        log=str(d / "train.log"),
-        project="p",
-        name="n",
-        device="cpu",
-        gpus=0,
-        frozen=3,
-        bn_eval=True,
-    )
-    rec.save()
-    return rec
+def make_record(root: Path, run_id: str, pid: int = 999999, created: float = 0.0, log: str = "") -> RunRecord:
+    return launch_helpers.make_record(root, run_id, log=log, pid=pid, created=created or time.time())
 
 
 def test_oom_classified_from_torchs_exact_text() -> None:

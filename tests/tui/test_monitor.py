@@ -12,6 +12,7 @@ import pytest
 
 from core.gpu import GpuReading, GpuSample, ProcessReading, ProcessSampler, RecordedSampler
 from core.runs import RunRecord, run_status, write_json_atomic
+from tests.core.launch_helpers import make_record
 from tui.deps import AppDeps
 from tui.monitor_app import MonitorApp
 from tui.widgets.ending_banner import EndingBanner
@@ -21,34 +22,10 @@ OOM = "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB. G
 
 
 def record(root: Path, run_id: str, pid: int, created: float, log: str, **kw: object) -> RunRecord:
-    d = root / "runs" / run_id
-    d.mkdir(parents=True)
-    (d / "train.log").write_text(log)
-    rec = RunRecord(
-        run_id=run_id,
-        run_dir=str(d),
-        created=time.time(),
-        checkpoint="c.pt",
-        checkpoint_sha256="0",
-        data="d.yaml",
-        command=("python",),
-        cwd="/",
-        pid=pid,
-        pgid=pid,
-        pid_create_time=created,
-        log=str(d / "train.log"),
-        project="p",
-        name="n",
-        device="0",
-        gpus=1,
-        frozen=99,
-        bn_eval=True,
-        predicted_reserved=3 << 30,
-        predicted_nvidia_smi=4 << 30,
-        **kw,
-    )  # type: ignore[arg-type]
-    rec.save()
-    return rec
+    return make_record(
+        root, run_id, log=log, pid=pid, pid_create_time=created, device="0", gpus=1, frozen=99,
+        predicted_reserved=3 << 30, predicted_nvidia_smi=4 << 30, **kw,
+    )
 
 
 def gpu_samples() -> list[GpuSample]:
