@@ -7,6 +7,7 @@ iterative and bounded, so a hostile file cannot make them recurse or expand with
 
 from __future__ import annotations
 
+from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,8 +27,9 @@ if TYPE_CHECKING:
     from core.checkpoint import _Raw
 
 MAX_MODULES = 200_000
-MAX_DEPTH = 256
+MAX_DEPTH = 64  # real yolov5/ultralytics modules nest 6 deep; names deeper than this are refused
 _PLAIN_BUDGET = 20_000
+_MAX_LAYER_DIGITS = 9
 
 
 def extract_model(p: Path, size: int, raw: _Raw, warnings: list[str]) -> ModelInfo:
@@ -148,17 +150,22 @@ def _from_state_dict(
         info = tensor_info(name, meta, raw.locations)
         (buffers if name.rsplit(".", 1)[-1] in _BUFFER_SUFFIXES else params).append(info)
     # Rebuild the module tree from dotted names; types are unknown in a bare state dict.
+    # Prefixes are built incrementally (each from its parent), never by re-joining the parts:
+    # linear in the name's length, with the depth bounded as for pickled modules.
     children: dict[str, list[str]] = {"": []}
     own: dict[str, list[str]] = {"": []}
     for ti in params + buffers:
+        if ti.name.count(".") > MAX_DEPTH:
+            raise CheckpointError(f"{p}: tensor name {ti.name[:60]!r}… nests too deep to be a model")
         parts = ti.name.split(".")
+        parent = ""
         for i in range(1, len(parts)):
-            path = ".".join(parts[:i])
-            parent = ".".join(parts[: i - 1])
+            path = f"{parent}.{parts[i - 1]}" if i > 1 else parts[0]
             if path not in children:
                 children[path] = []
                 own[path] = []
                 children[parent].append(path)
+            parent = path
     for ti in params:
         own[ti.name.rsplit(".", 1)[0] if "." in ti.name else ""].append(ti.name)
     modules: list[ModuleNode] = []
@@ -201,13 +208,19 @@ def _layers(modules: list[ModuleNode], yaml: dict[str, Any] | None) -> tuple[Lay
             rows, n_backbone = bb + hd, len(bb)
         dm = yaml.get("depth_multiple", 1.0)
         gd = float(dm) if isinstance(dm, (int, float)) else 1.0
-    layers: list[LayerInfo] = []
+    numbered: list[tuple[int, ModuleNode]] = []
     for child in seq.children:
         tail = child.rsplit(".", 1)[-1]
-        if not tail.isdigit():
+        # ASCII digits only (int() also takes other scripts' digits) and a bounded length.
+        if not (tail.isascii() and tail.isdigit() and len(tail) <= _MAX_LAYER_DIGITS):
             continue
-        i = int(tail)
-        mod = by_path[child]
+        numbered.append((int(tail), by_path[child]))
+    # Layer indices are bounded by what the file holds: model.200000000 in a file with a few
+    # hundred modules is not a layer list (nothing may size a range() by it), so no layers.
+    if numbered and max(i for i, _ in numbered) >= len(modules):
+        return ()
+    layers: list[LayerInfo] = []
+    for i, mod in numbered:
         from_: tuple[int, ...] = ()
         repeats, args = 1, ()
         section = ""
@@ -264,14 +277,15 @@ def _plain(obj: Any) -> Any:
             return o.value if o.value is not None else f"<numpy {o.dtype} {list(o.shape)}>"
         if isinstance(o, TensorMeta):
             return f"<tensor {o.dtype} {list(o.shape)}>"
+        # islice: never copy a huge container just to cut it down to the budget
         if isinstance(o, dict):
-            return {str(k): go(v, depth + 1) for k, v in list(o.items())[: max(budget[0], 0)]}
+            return {str(k)[:200]: go(v, depth + 1) for k, v in islice(o.items(), max(budget[0], 0))}
         if isinstance(o, (list, tuple, set, frozenset)):
-            return [go(v, depth + 1) for v in list(o)[: max(budget[0], 0)]]
+            return [go(v, depth + 1) for v in islice(o, max(budget[0], 0))]
         if isinstance(o, Stub):
             st = o.state_dict_
             if st is not None and not o.is_module():
-                return {str(k): go(v, depth + 1) for k, v in list(st.items())[: max(budget[0], 0)]}
+                return {str(k)[:200]: go(v, depth + 1) for k, v in islice(st.items(), max(budget[0], 0))}
             return f"<{o.stub_qualname}>"
         return f"<{type(o).__name__}>"
 

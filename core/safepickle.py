@@ -12,6 +12,7 @@ from __future__ import annotations
 import collections
 import io
 import pickle
+import pickletools
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -69,66 +70,146 @@ _TORCH_DTYPE_ALIASES = {
     "cdouble": "complex128",
 }
 
-# Module prefixes whose *class-like* names are expected inside model checkpoints.
-_BENIGN_MODULE_PREFIXES = (
-    "torch.nn.",
-    "torch.",
-    "models.",
-    "utils.",
-    "yolov5.",
-    "ultralytics.",
-    "numpy.",
-    "collections",
-    "pathlib",
-    "argparse",
-    "types",
-    "datetime",
-    "typing",
-)
-# Lower-case callables inside otherwise benign packages that a real unpickler would run and
-# that do more than build data: known bypass routes of blocklist scanners.
-_ALWAYS_SUSPICIOUS_MODULES = (
-    "os",
-    "posix",
-    "nt",
-    "subprocess",
-    "sys",
-    "builtins",
-    "__builtin__",
-    "importlib",
-    "pkgutil",
-    "runpy",
-    "shutil",
-    "socket",
-    "ctypes",
-    "pickle",
-    "_pickle",
-    "marshal",
-    "code",
-    "codeop",
-    "pty",
-    "webbrowser",
-    "multiprocessing",
-    "threading",
-    "asyncio",
-    "operator",
-    "functools",
-    "torch.hub",
-    "torch.jit",
-    "torch.serialization",
-    "torch.utils.cpp_extension",
-    "torch._dynamo",
-    "torch._inductor",
-    "torch.ops",
-    "torch._ops",
-    "torch.package",
-    "numpy.testing",
-    "numpy.f2py",
-    "numpy.distutils",
-    "numpy.lib.npyio",
-)
+# ---------------------------------------------------------------------------------------------
+# What torch.load(weights_only=False) may meet without running a checkpoint's code.
+#
+# A real unpickler imports every module a global names and then, depending on the opcode,
+# CALLS it (REDUCE: ``f(*args)``, so a class's ``__init__`` runs) or only INSTANTIATES it
+# (NEWOBJ / copyreg.__newobj__: ``cls.__new__(cls)``, then BUILD: ``__setstate__(state)``).
+# A global is accepted only if its exact ``module.qualname`` is on one of the lists below for the
+# way the pickle uses it; everything else is reported, by name.
 
-MAX_PICKLE_BYTES = 512 * 1024 * 1024
+# Classes a checkpoint may instantiate without running their ``__init__``: the nn.Module classes
+# of torch.nn, yolov5 (pip and clone names) and ultralytics, minus any whose ``__new__``,
+# ``__reduce__`` or ``__setstate__`` would do more than fill ``__dict__``. Static on purpose (the
+# reader imports neither torch nor yolov5); tests/core/test_pickle_allowlist.py derives the same
+# list from the installed source with ``ast`` and fails when they drift.
+_INSTANTIABLE_TEXT = """
+models.common: AutoShape Bottleneck BottleneckCSP C3 C3Ghost C3SPP C3TR C3x Classify Concat Contract Conv
+    CrossConv DWConv DWConvTranspose2d DetectMultiBackend Expand Focus GhostBottleneck GhostConv Proto SPP
+    SPPF TransformerBlock TransformerLayer
+models.experimental: Ensemble MixConv2d Sum
+models.yolo: BaseModel ClassificationModel Detect DetectionModel Model Segment SegmentationModel
+torch.nn.modules.activation: CELU ELU GELU GLU Hardshrink Hardsigmoid Hardswish Hardtanh LeakyReLU
+    LogSigmoid LogSoftmax Mish MultiheadAttention PReLU RReLU ReLU ReLU6 SELU SiLU Sigmoid Softmax Softmax2d
+    Softmin Softplus Softshrink Softsign Tanh Tanhshrink Threshold
+torch.nn.modules.adaptive: AdaptiveLogSoftmaxWithLoss
+torch.nn.modules.batchnorm: BatchNorm1d BatchNorm2d BatchNorm3d LazyBatchNorm1d LazyBatchNorm2d
+    LazyBatchNorm3d SyncBatchNorm _BatchNorm _LazyNormBase _NormBase
+torch.nn.modules.channelshuffle: ChannelShuffle
+torch.nn.modules.container: Container ModuleDict ModuleList ParameterDict ParameterList Sequential
+torch.nn.modules.conv: Conv1d Conv2d Conv3d ConvTranspose1d ConvTranspose2d ConvTranspose3d LazyConv1d
+    LazyConv2d LazyConv3d LazyConvTranspose1d LazyConvTranspose2d LazyConvTranspose3d _ConvNd
+    _ConvTransposeMixin _ConvTransposeNd
+torch.nn.modules.distance: CosineSimilarity PairwiseDistance
+torch.nn.modules.dropout: AlphaDropout Dropout Dropout1d Dropout2d Dropout3d FeatureAlphaDropout _DropoutNd
+torch.nn.modules.flatten: Flatten Unflatten
+torch.nn.modules.fold: Fold Unfold
+torch.nn.modules.instancenorm: InstanceNorm1d InstanceNorm2d InstanceNorm3d LazyInstanceNorm1d
+    LazyInstanceNorm2d LazyInstanceNorm3d _InstanceNorm
+torch.nn.modules.linear: Bilinear Identity LazyLinear Linear NonDynamicallyQuantizableLinear
+torch.nn.modules.loss: BCELoss BCEWithLogitsLoss CTCLoss CosineEmbeddingLoss CrossEntropyLoss
+    GaussianNLLLoss HingeEmbeddingLoss HuberLoss KLDivLoss L1Loss LinearCrossEntropyLoss MSELoss
+    MarginRankingLoss MultiLabelMarginLoss MultiLabelSoftMarginLoss MultiMarginLoss NLLLoss NLLLoss2d
+    PoissonNLLLoss SmoothL1Loss SoftMarginLoss TripletMarginLoss TripletMarginWithDistanceLoss _Loss
+    _WeightedLoss
+torch.nn.modules.normalization: CrossMapLRN2d GroupNorm LayerNorm LocalResponseNorm RMSNorm
+torch.nn.modules.padding: CircularPad1d CircularPad2d CircularPad3d ConstantPad1d ConstantPad2d
+    ConstantPad3d ReflectionPad1d ReflectionPad2d ReflectionPad3d ReplicationPad1d ReplicationPad2d
+    ReplicationPad3d ZeroPad1d ZeroPad2d ZeroPad3d _CircularPadNd _ConstantPadNd _ReflectionPadNd
+    _ReplicationPadNd
+torch.nn.modules.pixelshuffle: PixelShuffle PixelUnshuffle
+torch.nn.modules.pooling: AdaptiveAvgPool1d AdaptiveAvgPool2d AdaptiveAvgPool3d AdaptiveMaxPool1d
+    AdaptiveMaxPool2d AdaptiveMaxPool3d AvgPool1d AvgPool2d FractionalMaxPool2d FractionalMaxPool3d LPPool1d
+    LPPool2d LPPool3d MaxPool1d MaxPool2d MaxPool3d MaxUnpool1d MaxUnpool2d MaxUnpool3d _AdaptiveAvgPoolNd
+    _AdaptiveMaxPoolNd _AvgPoolNd _LPPoolNd _MaxPoolNd _MaxUnpoolNd
+torch.nn.modules.rnn: GRUCell LSTMCell RNNCell RNNCellBase
+torch.nn.modules.sparse: Embedding EmbeddingBag
+torch.nn.modules.transformer: Transformer TransformerDecoder TransformerDecoderLayer TransformerEncoder
+    TransformerEncoderLayer
+torch.nn.modules.upsampling: Upsample UpsamplingBilinear2d UpsamplingNearest2d
+ultralytics.nn.modules.activation: AGLU
+ultralytics.nn.modules.block: A2C2f AAttn ABlock AConv ADown Attention BNContrastiveHead Bottleneck
+    BottleneckCSP C1 C2 C2PSA C2f C2fAttn C2fCIB C2fPSA C3 C3Ghost C3TR C3f C3k C3k2 C3x CBFuse CBLinear CIB
+    ContrastiveHead DFL ELAN1 GhostBottleneck HGBlock HGStem ImagePoolingAttn MaxSigmoidAttnBlock PSA
+    PSABlock Proto Proto26 RealNVP RepBottleneck RepC3 RepCSP RepNCSPELAN4 RepVGGDW ResNetBlock ResNetLayer
+    Residual SAVPE SCDown SPP SPPELAN SPPF SwiGLUFFN TorchVision
+ultralytics.nn.modules.conv: CBAM ChannelAttention Concat Conv Conv2 ConvTranspose DWConv DWConvTranspose2d
+    Focus GhostConv Index LightConv RepConv SpatialAttention
+ultralytics.nn.modules.head: Classify Depth Detect LRPCHead OBB OBB26 Pose Pose26 RTDETRDecoder Segment
+    Segment26 SemanticSegment WorldDetect YOLOEDetect YOLOESegment YOLOESegment26 v10Detect
+ultralytics.nn.modules.transformer: AIFI DeformableTransformerDecoder DeformableTransformerDecoderLayer
+    LayerNorm2d MLP MLPBlock MSDeformAttn TransformerBlock TransformerEncoderLayer TransformerLayer
+ultralytics.nn.tasks: BaseModel ClassificationModel DepthModel DetectionModel Ensemble OBBModel PoseModel
+    RTDETRDetectionModel SegmentationModel SemanticSegmentationModel WorldModel YOLOEModel YOLOESegModel
+utils.activations: AconC FReLU Hardswish MemoryEfficientMish MetaAconC Mish SiLU
+yolov5.models.common: AutoShape Bottleneck BottleneckCSP C3 C3Ghost C3SPP C3TR C3x Classify Concat Contract
+    Conv CrossConv DWConv DWConvTranspose2d DetectMultiBackend Expand Focus GhostBottleneck GhostConv Proto
+    SPP SPPF TransformerBlock TransformerLayer
+yolov5.models.experimental: Ensemble MixConv2d Sum
+yolov5.models.yolo: BaseModel ClassificationModel Detect DetectionModel Model Segment SegmentationModel
+yolov5.utils.activations: AconC FReLU Hardswish MemoryEfficientMish MetaAconC Mish SiLU
+"""
+
+
+def _parse_names(text: str) -> frozenset[tuple[str, str]]:
+    out: set[tuple[str, str]] = set()
+    module = ""
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        if not line[0].isspace():
+            module, _, line = line.partition(":")
+        out.update((module, name) for name in line.split())
+    return frozenset(out)
+
+
+MODULE_CLASSES: frozenset[tuple[str, str]] = _parse_names(_INSTANTIABLE_TEXT)
+INSTANTIABLE: frozenset[tuple[str, str]] = MODULE_CLASSES | {
+    ("argparse", "Namespace"),
+    ("builtins", "object"),
+    ("__builtin__", "object"),
+}
+
+# Classes a checkpoint may CALL (REDUCE): their ``__init__`` only stores its arguments. Builders
+# with a pure-Python stand-in (tensors, containers, numpy, paths) are in ``_BUILDERS`` below.
+CALLABLE_STUBS: frozenset[tuple[str, str]] = frozenset({
+    ("datetime", "datetime"),
+    ("datetime", "date"),
+    ("datetime", "time"),
+    ("datetime", "timedelta"),
+    ("datetime", "timezone"),
+    ("argparse", "Namespace"),
+    ("torch", "device"),
+    ("builtins", "object"),
+    ("__builtin__", "object"),
+    ("builtins", "bytearray"),
+    ("__builtin__", "bytearray"),
+    ("builtins", "bytes"),
+    ("__builtin__", "bytes"),
+    ("builtins", "complex"),
+    ("__builtin__", "complex"),
+    ("builtins", "slice"),
+    ("__builtin__", "slice"),
+    ("builtins", "range"),
+    ("__builtin__", "range"),
+    ("ultralytics.utils", "IterableSimpleNamespace"),
+})
+
+# Referenced as values only (passed to a builder, never called): the tensor types.
+_DATA_REFS: frozenset[tuple[str, str]] = frozenset({
+    ("torch", "Tensor"),
+    ("torch._tensor", "Tensor"),
+    ("torch.nn.parameter", "Parameter"),
+})
+
+# Budgets for what one file's pickles may ask of the reader. Real checkpoints: a yolov5n training
+# file's data.pkl is 186 KB and 77k opcodes; yolov5x about 4x that. A bomb stops at these bounds
+# long before it costs seconds or hundreds of MiB.
+MAX_PICKLE_OPS = 1_500_000
+MAX_MEMO_INDEX = MAX_PICKLE_OPS  # the C unpickler sizes its memo array by the largest index
+MAX_INT_BITS = 1024  # larger ints are no metadata, and str() of one can raise ValueError
+MAX_PICKLE_BYTES = 64 * 1024 * 1024  # decompressed size of all pickles in one file
 
 
 @dataclass
@@ -182,10 +263,17 @@ class NumpyValue:
 
 
 class Stub:
-    """Stand-in for any class or function the pickle names; records, never runs."""
+    """Stand-in for any class or function the pickle names; records, never runs.
+
+    ``__new__`` is what NEWOBJ (and copyreg.__newobj__) uses: instantiation without ``__init__``.
+    ``__init__`` only runs when the pickle CALLS the class (REDUCE, INST/OBJ with arguments), the
+    way a real unpickler would run the real class's ``__init__``; ``_stub_called`` reports that
+    to the unpickler, which judges it.
+    """
 
     _stub_module = ""
     _stub_name = ""
+    _stub_called: Callable[[str], None] | None = None
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Stub:
         obj = object.__new__(cls)
@@ -195,6 +283,9 @@ class Stub:
         return obj
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
+        report = type(self)._stub_called
+        if report is not None:
+            report("")
         if args or kwargs:
             self.__dict__["_stub_args"] = args
             self.__dict__["_stub_kwargs"] = kwargs
@@ -203,8 +294,11 @@ class Stub:
         self.__dict__["_stub_state"] = state
 
     def __call__(self, *args: Any, **kwargs: Any) -> Stub:
-        # A stub's result called again (getattr(...)(...) chains): record, never run.
-        return type(self)(*args, **kwargs)
+        # Calling an *instance* (a module's forward, a bound method got by getattr): always code.
+        report = type(self)._stub_called
+        if report is not None:
+            report(" instance")
+        return type(self).__new__(type(self), *args, **kwargs)
 
     @property
     def stub_qualname(self) -> str:
@@ -226,50 +320,59 @@ class Stub:
         return f"<{self.stub_qualname}>"
 
 
-# Lower-case names that are classes or inert data in real checkpoints.
-_BENIGN_LOWERCASE = {
-    ("datetime", "datetime"),
-    ("datetime", "date"),
-    ("datetime", "timedelta"),
-    ("datetime", "timezone"),
-    ("torch", "device"),
-    ("builtins", "object"),
-    ("__builtin__", "object"),
-}
-
-
-def _is_suspicious(module: str, name: str) -> bool:
-    if (module, name) in _BENIGN_LOWERCASE:
-        return False
-    # (builtins.object is checked first: the builtins module is otherwise always suspicious)
-    for bad in _ALWAYS_SUSPICIOUS_MODULES:
-        if module == bad or module.startswith(bad + "."):
-            return True
-    if not any(module == p.rstrip(".") or module.startswith(p) for p in _BENIGN_MODULE_PREFIXES):
-        return True
-    # Inside benign packages, classes are data; lower-case callables are functions that a real
-    # unpickler would call with file-controlled arguments.
-    return not name[:1].isupper()
-
-
 def _encode(text: str, encoding: str = "latin1") -> bytes:
     if encoding not in ("latin1", "latin-1", "utf-8", "utf8", "ascii"):
         raise pickle.UnpicklingError(f"unexpected codec {encoding!r}")
     return text.encode(encoding)
 
 
+_MAX_DIM = 1 << 62
+
+
 def _as_tuple(v: Any) -> tuple[int, ...]:
-    if isinstance(v, (tuple, list)) and all(isinstance(x, int) for x in v):
+    if (isinstance(v, (tuple, list)) and len(v) <= 64
+            and all(isinstance(x, int) and not isinstance(x, bool) and 0 <= x < _MAX_DIM for x in v)):
         return tuple(v)
-    raise pickle.UnpicklingError("tensor shape or stride is not a tuple of ints")
+    raise pickle.UnpicklingError("tensor shape or stride is not a tuple of non-negative ints")
+
+
+def check_view(offset: int, shape: tuple[int, ...], stride: tuple[int, ...], itemsize: int,
+               storage_bytes: int) -> str | None:
+    """Why a tensor view (element offset, shape, stride) does not fit its storage, or None.
+
+    Checked when a tensor is read from the pickle, before any byte of it is ever read: a view
+    past the end would make numpy's ``as_strided`` read foreign memory or crash.
+    """
+    if len(shape) != len(stride):
+        return f"shape {list(shape)} and stride {list(stride)} differ in length"
+    if not 0 <= offset < _MAX_DIM:
+        return f"offset {offset} is out of range"
+    if any(d == 0 for d in shape):
+        end = offset  # an empty view reads nothing
+    else:
+        end = offset + 1 + sum((d - 1) * s for d, s in zip(shape, stride, strict=True))
+    if end * itemsize > storage_bytes:
+        return (f"view (offset {offset}, shape {list(shape)}, stride {list(stride)}) runs past its "
+                f"storage of {storage_bytes} bytes")
+    return None
 
 
 def _rebuild_tensor(storage: Any, offset: Any, size: Any, stride: Any, *rest: Any) -> TensorMeta:
-    if not isinstance(storage, StorageMeta) or not isinstance(offset, int):
+    if not isinstance(storage, StorageMeta) or not isinstance(offset, int) or isinstance(offset, bool):
         raise pickle.UnpicklingError("tensor without a valid storage")
     shape, strides = _as_tuple(size), _as_tuple(stride)
     requires_grad = bool(rest[0]) if rest and isinstance(rest[0], bool) else False
-    return TensorMeta(storage, offset, shape, strides, storage.dtype, requires_grad)
+    t = TensorMeta(storage, offset, shape, strides, storage.dtype, requires_grad)
+    _check_tensor(t)
+    return t
+
+
+def _check_tensor(t: TensorMeta) -> None:
+    assert t.storage is not None
+    why = check_view(t.offset, t.shape, t.stride, DTYPE_SIZES.get(t.dtype, 1),
+                     t.storage.numel * t.storage.itemsize)
+    if why is not None:
+        raise pickle.UnpicklingError(f"tensor {why}")
 
 
 def _rebuild_tensor_v3(
@@ -279,6 +382,7 @@ def _rebuild_tensor_v3(
     t = _rebuild_tensor(storage, offset, size, stride, requires_grad)
     if isinstance(dtype, str):
         t.dtype = dtype
+        _check_tensor(t)  # the element size changed: offsets and strides count the new elements
     return t
 
 
@@ -290,6 +394,7 @@ def _rebuild_parameter(data: Any, requires_grad: Any = True, *rest: Any) -> Any:
 
 
 def _rebuild_from_type_v2(func: Any, new_type: Any, args: Any, state: Any) -> Any:
+    # torch calls func(*args): a stub class here reports itself as called (its __init__ would run)
     if callable(func) and isinstance(args, tuple):
         return func(*args)
     return None
@@ -361,11 +466,27 @@ def _np_reconstruct(cls: Any, *args: Any) -> NumpyValue:
     return _NumpyArray("?", ())
 
 
-def _reconstructor(cls: Any, base: Any = None, state: Any = None) -> Any:
-    """copyreg._reconstructor, as protocol 0/1 pickles of objects use: build the (stub) class only."""
-    if isinstance(cls, type) and issubclass(cls, Stub):
-        return cls()
-    raise pickle.UnpicklingError("copyreg._reconstructor of a non-class")
+class _Instantiator:
+    """copyreg._reconstructor / __newobj__ / __newobj_ex__: ``cls.__new__(cls)`` — never __init__.
+
+    A real ``_reconstructor(cls, base, state)`` also runs ``base.__init__`` unless ``base`` is
+    ``object``; any other base is reported.
+    """
+
+    def __init__(self, report: Callable[[str], None], qual: str) -> None:
+        self._report = report
+        self._qual = qual
+
+    def __call__(self, cls: Any, *args: Any) -> Any:
+        if not (isinstance(cls, type) and issubclass(cls, Stub)):
+            raise pickle.UnpicklingError(f"{self._qual} of a non-class")
+        if self._qual.endswith("_reconstructor"):
+            base = args[0] if args else None
+            if not (isinstance(base, type) and issubclass(base, Stub) and base._stub_name == "object"
+                    and base._stub_module in ("builtins", "__builtin__")):
+                self._report(f"{self._qual} with base {getattr(base, '_stub_module', '?')}."
+                             f"{getattr(base, '_stub_name', type(base).__name__)}")
+        return cls.__new__(cls)
 
 
 _BUILDERS: dict[tuple[str, str], Any] = {
@@ -382,8 +503,6 @@ _BUILDERS: dict[tuple[str, str], Any] = {
     ("__builtin__", "frozenset"): _plain_frozenset,
     ("torch", "Size"): _torch_size,
     ("_codecs", "encode"): _encode,
-    ("copyreg", "_reconstructor"): _reconstructor,
-    ("copy_reg", "_reconstructor"): _reconstructor,
     ("pathlib", "PosixPath"): _path,
     ("pathlib", "WindowsPath"): _path,
     ("pathlib", "PurePosixPath"): _path,
@@ -395,6 +514,11 @@ _BUILDERS: dict[tuple[str, str], Any] = {
     ("numpy.core.multiarray", "_reconstruct"): _np_reconstruct,
     ("numpy._core.multiarray", "_reconstruct"): _np_reconstruct,
 }
+_INSTANTIATORS = {
+    ("copyreg", "_reconstructor"), ("copy_reg", "_reconstructor"),
+    ("copyreg", "__newobj__"), ("copyreg", "__newobj_ex__"),
+}
+_NDARRAY_MODULES = ("numpy", "numpy.core.multiarray", "numpy._core.multiarray")
 
 
 class _StorageType:
@@ -413,16 +537,61 @@ class PickleScan:
     suspicious: list[str] = field(default_factory=list)
 
 
+class PickleBudget:
+    """Opcodes left for all the pickles of one file (shared, so many small pickles add up)."""
+
+    def __init__(self, ops: int = MAX_PICKLE_OPS) -> None:
+        self.ops_left = ops
+
+
+_PUT_CODES = frozenset("pqr")
+_INT_CODES = frozenset("IL\x8a\x8b")
+
+
+def prescan(data: bytes, budget: PickleBudget, offset: int = 0) -> int:
+    """Walk one pickle's opcodes (none executed) under the budget; return its length in bytes.
+
+    What the C unpickler would do unboundedly is refused here first: more opcodes than the
+    budget (memo/DUP bombs, huge containers: each element costs an opcode), a memo index that
+    would make it allocate a huge memo table, integers too large to be metadata. Malformed or
+    truncated data (a length claim past the end, decimal ints over 4,300 digits) raises too.
+    Returns the offset just past the pickle's STOP.
+    """
+    f = io.BytesIO(data)
+    f.seek(offset)
+    count = 0
+    limit = budget.ops_left
+    try:
+        for op, arg, _ in pickletools.genops(f):
+            count += 1
+            if count > limit:
+                raise PickleLimitError(f"more than {MAX_PICKLE_OPS:,} pickle opcodes; too large to be metadata")
+            code = op.code
+            if code in _PUT_CODES and isinstance(arg, int) and not 0 <= arg < MAX_MEMO_INDEX:
+                raise PickleLimitError(f"pickle memo index {arg} out of range")
+            if code in _INT_CODES and isinstance(arg, int) and arg.bit_length() > MAX_INT_BITS:
+                raise PickleLimitError(f"an integer of {arg.bit_length()} bits; too large to be metadata")
+    except ValueError as e:  # pickletools' word for malformed, truncated or over-long data
+        raise pickle.UnpicklingError(f"malformed pickle: {str(e)[:100]}") from None
+    budget.ops_left -= count
+    return f.tell()
+
+
+class PickleLimitError(pickle.UnpicklingError):
+    """A pickle over one of the reader's budgets (opcodes, memo, integer size)."""
+
+
 class RestrictedUnpickler(pickle.Unpickler):
     """Unpickler whose every global is a builder from the allowlist or an inert stub.
 
-    ``storage_lookup(key, dtype, itemsize, numel, location)`` validates storage references
-    (the container knows how many bytes each storage really has) and returns a StorageMeta.
+    ``storage_lookup(pid)`` validates storage references (the container knows how many bytes
+    each storage really has) and returns a StorageMeta. ``suspicious`` collects, by name, every
+    global a real unpickler would import or call beyond the allowlists.
     """
 
     def __init__(
         self,
-        file: io.BufferedIOBase | io.BytesIO,
+        file: io.BytesIO,
         storage_lookup: Callable[[tuple[Any, ...]], StorageMeta] | None,
     ) -> None:
         super().__init__(file, encoding="latin1")
@@ -431,27 +600,46 @@ class RestrictedUnpickler(pickle.Unpickler):
         self.globals_seen: dict[str, None] = {}
         self.suspicious: dict[str, None] = {}
 
+    def _flag(self, what: str) -> None:
+        self.suspicious.setdefault(what, None)
+
     def find_class(self, module: str, name: str) -> Any:
         qual = f"{module}.{name}"
         self.globals_seen.setdefault(qual, None)
-        builder = _BUILDERS.get((module, name))
+        key = (module, name)
+        builder = _BUILDERS.get(key)
         if builder is not None:
             return builder
+        if key in _INSTANTIATORS:
+            return _Instantiator(self._flag, qual)
         if module == "torch" and name in STORAGE_DTYPES:
             return _StorageType(name)
         if module == "torch" and name in DTYPE_SIZES:
             return name  # a dtype object as _rebuild_tensor_v3 receives it
         if module == "torch" and name in _TORCH_DTYPE_ALIASES:
             return _TORCH_DTYPE_ALIASES[name]
-        if module in ("numpy", "numpy.core.multiarray", "numpy._core.multiarray") and name == "ndarray":
+        if module in _NDARRAY_MODULES and name == "ndarray":
             return _NumpyArray
-        if _is_suspicious(module, name):
-            self.suspicious.setdefault(qual, None)
-        stub = self._stubs.get((module, name))
+        # Dotted qualnames (protocol 4 resolves them attribute by attribute: a benign class's
+        # ``forward.__builtins__.get`` reaches eval), and anything on no list, are reported.
+        if "." in name or (key not in INSTANTIABLE and key not in CALLABLE_STUBS and key not in _DATA_REFS):
+            self._flag(qual)
+        stub = self._stubs.get(key)
         if stub is None:
-            stub = type(name, (Stub,), {"_stub_module": module, "_stub_name": name})
-            self._stubs[(module, name)] = stub
+            stub = type(name.rpartition(".")[2] or "stub", (Stub,),
+                        {"_stub_module": module, "_stub_name": name,
+                         "_stub_called": self._called_reporter(key, qual)})
+            self._stubs[key] = stub
         return stub
+
+    def _called_reporter(self, key: tuple[str, str], qual: str) -> Callable[[str], None]:
+        def report(how: str) -> None:
+            # The class itself called (its __init__ would run) is fine only for CALLABLE_STUBS;
+            # calling an instance of anything is running its code.
+            if how or key not in CALLABLE_STUBS:
+                self._flag(f"{qual}{how} called")
+
+        return report
 
     def persistent_load(self, pid: Any) -> Any:
         # Legacy files reference module classes as ('module', cls, source_file, source);
@@ -483,18 +671,27 @@ class PickleScanError(Exception):
 
 
 def scan_pickle(
-    data: bytes | io.BufferedIOBase,
+    data: bytes,
     storage_lookup: Callable[[tuple[Any, ...]], StorageMeta] | None = None,
+    budget: PickleBudget | None = None,
+    offset: int = 0,
 ) -> tuple[PickleScan, int]:
-    """Unpickle one object; return it with the globals it named, and bytes consumed."""
-    f = io.BytesIO(data) if isinstance(data, bytes) else data
+    """Unpickle the one object that starts at ``offset``; return it with the globals it named,
+    and the offset just past it. The opcodes are pre-scanned under ``budget`` first."""
+    end = prescan(data, budget if budget is not None else PickleBudget(), offset)
+    f = io.BytesIO(data)  # shares the bytes object's buffer: no copy
+    f.seek(offset)
     up = RestrictedUnpickler(f, storage_lookup)
     try:
         root = up.load()
     except (RecursionError, MemoryError):
+        if up.suspicious:
+            raise PickleScanError(RecursionError("too deep"), list(up.suspicious)) from None
         raise
     except Exception as e:
         if up.suspicious:
             raise PickleScanError(e, list(up.suspicious)) from None
         raise
-    return PickleScan(root, list(up.globals_seen), list(up.suspicious)), f.tell()
+    if f.tell() != end:
+        raise pickle.UnpicklingError("pickle ended where its opcodes did not")
+    return PickleScan(root, list(up.globals_seen), list(up.suspicious)), end
