@@ -635,7 +635,10 @@ class RestrictedUnpickler(pickle.Unpickler):
     def _called_reporter(self, key: tuple[str, str], qual: str) -> Callable[[str], None]:
         def report(how: str) -> None:
             # The class itself called (its __init__ would run) is fine only for CALLABLE_STUBS;
-            # calling an instance of anything is running its code.
+            # calling an instance of anything is running its code. (A global already reported
+            # by name is not reported again for being called.)
+            if qual in self.suspicious:
+                return
             if how or key not in CALLABLE_STUBS:
                 self._flag(f"{qual}{how} called")
 

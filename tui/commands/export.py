@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from core.errors import EXIT_OK, EXIT_USAGE
+from core.errors import EXIT_HOSTILE, EXIT_OK, EXIT_USAGE
 from core.freeze import FORMATS, export, write_atomic
 from tui.commands.common import add_checkpoint_argument, add_plan_arguments, open_checkpoint, resolve_plan
 
@@ -30,4 +30,8 @@ def run(args: argparse.Namespace) -> int:
         write_atomic(args.output, result.text)
     else:
         sys.stdout.write(result.text if result.text.endswith("\n") else result.text + "\n")
+    if info.hostile:
+        print(f"yolofreeze-tui: warning: {info.path} is hostile: references code that could run when loaded "
+              f"({', '.join(info.suspicious[:5])})", file=sys.stderr)
+        return EXIT_HOSTILE
     return EXIT_OK
