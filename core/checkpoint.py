@@ -168,6 +168,14 @@ class ModelInfo:
                 path = parent.get(path) if path else None
         return {k: tuple(v) for k, v in out.items()}
 
+    @cached_property
+    def layer_params(self) -> dict[int, int]:
+        """Parameter count of each numbered layer: one pass over the subtree table, not one
+        scan over every parameter per layer (20,000 layers took a minute that way)."""
+        numel = {p.name: p.numel for p in self.parameters}
+        under = self.subtree_parameters
+        return {la.index: sum(numel[n] for n in under.get(la.prefix[:-1], ())) for la in self.layers}
+
     def module(self, path: str) -> ModuleNode | None:
         return self.modules_by_path.get(path)
 

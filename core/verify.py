@@ -13,7 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from core.checkpoint import ModelInfo, TensorInfo, read_checkpoint, read_tensor_bytes
+from core.errors import CheckpointError
 from core.runs import read_json, write_json_atomic
+from core.safepickle import DTYPE_SIZES, check_view
 
 _NP = {
     "float64": "<f8",
@@ -32,16 +34,26 @@ def tensor_array(path: str | Path, t: TensorInfo) -> Any:
     """The tensor as a numpy array (bfloat16 widened to float32), from its storage bytes."""
     import numpy as np
 
-    assert t.location is not None
+    if t.location is None:
+        raise CheckpointError(f"{path}: tensor {t.name} has no stored data")
+    loc = t.location
+    # The view was checked when the file was read; check again against the bytes actually read,
+    # because as_strided reads wherever the strides point: past the buffer is foreign memory.
+    dt = t.dtype if loc.storage_dtype == "uint8" and t.dtype != "uint8" else loc.storage_dtype
+    if dt not in _NP and dt != "bfloat16":
+        raise CheckpointError(f"{path}: tensor {t.name}: dtype {dt} is not supported by the check")
+    why = check_view(loc.offset, t.shape, loc.stride, DTYPE_SIZES[dt], loc.storage_nbytes)
+    if why is not None:
+        raise CheckpointError(f"{path}: tensor {t.name}: {why}")
     raw = read_tensor_bytes(path, t)
-    dt = t.location.storage_dtype
+    usable = len(raw) - len(raw) % DTYPE_SIZES[dt]
     if dt == "bfloat16":
-        flat = (np.frombuffer(raw, "<u2").astype("<u4") << 16).view("<f4")
+        flat = (np.frombuffer(raw[:usable], "<u2").astype("<u4") << 16).view("<f4")
     else:
-        flat = np.frombuffer(raw, _NP[dt])
+        flat = np.frombuffer(raw[:usable], _NP[dt])
     item = flat.itemsize
     view = np.lib.stride_tricks.as_strided(
-        flat[t.location.offset :], shape=t.shape, strides=tuple(s * item for s in t.location.stride)
+        flat[loc.offset :], shape=t.shape, strides=tuple(s * item for s in loc.stride)
     )
     return np.array(view)
 

@@ -10,13 +10,16 @@ import subprocess
 import sys
 import time
 import zipfile
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from core.checkpoint import read_checkpoint
 from core.errors import EXIT_HOSTILE, EXIT_UNREADABLE, CheckpointError, HostileCheckpointError
-from tests.hostile_corpus import broken_files, hostile_files, payloads
+from core.safepickle import check_view
+from core.verify import tensor_array
+from tests.hostile_corpus import broken_files, hostile_files, payloads, slow_but_valid_files
 
 CLI = [sys.executable, "-c", "from tui.cli import entry; entry()"]
 
@@ -149,3 +152,72 @@ def test_torchscript_archive_is_named(tmp_path: Path) -> None:
         zf.writestr("scripted/code/__torch__.py", "")
     with pytest.raises(CheckpointError, match="TorchScript"):
         read_checkpoint(p)
+
+
+def test_slow_but_valid_files_read_in_linear_time(tmp_path: Path) -> None:
+    """20,000 layers (was 62 s) and a layer numbered 200,000,000 (was > 6 GB) read quickly."""
+    files = slow_but_valid_files(tmp_path)
+    for name, path in files.items():
+        for extra in ([], ["--json"]):
+            start = time.monotonic()
+            r = _limited_run([*CLI, "inspect", *extra, str(path)])
+            assert r.returncode == 0, (name, r.stderr)
+            assert time.monotonic() - start < 15, name  # a hang guard; the bench measures the 2 s target
+    many = read_checkpoint(files["layers_20k.safetensors"])
+    assert len(many.layers) == 20_000 and many.layer_params[19_999] == 1
+    far = read_checkpoint(files["layer_200M.safetensors"])
+    assert far.layers == ()  # an index far beyond what the file holds is no layer list
+    assert [p.name for p in far.parameters] == ["model.0.conv.weight", "model.200000000.conv.weight"]
+
+
+def test_tensor_views_are_checked_against_their_storage() -> None:
+    assert check_view(0, (2, 3), (3, 1), 4, 24) is None
+    assert check_view(0, (0, 5), (5, 1), 4, 0) is None  # empty: reads nothing
+    assert "runs past" in (check_view(1, (2, 3), (3, 1), 4, 24) or "")
+    assert "runs past" in (check_view(0, (4,), (100,), 4, 16) or "")
+    assert "out of range" in (check_view(-1, (1,), (1,), 4, 16) or "")
+    assert "differ in length" in (check_view(0, (1, 1), (1,), 4, 16) or "")
+
+
+def test_after_run_check_refuses_a_view_past_the_buffer(yolov5n: Path) -> None:
+    """A stride past the end is one CheckpointError, never a read of foreign memory or a segfault."""
+    info = read_checkpoint(yolov5n)
+    t = info.parameters[0]
+    assert t.location is not None
+    assert tensor_array(yolov5n, t).shape == t.shape  # the real view reads fine
+    bad = replace(t, location=replace(t.location, stride=tuple(s * 1000 for s in t.location.stride)))
+    with pytest.raises(CheckpointError, match="runs past its storage"):
+        tensor_array(yolov5n, bad)
+    late = replace(t, location=replace(t.location, offset=t.location.storage_nbytes))
+    with pytest.raises(CheckpointError, match="runs past its storage"):
+        tensor_array(yolov5n, late)
+
+
+def test_special_files_are_refused_before_reading(tmp_path: Path) -> None:
+    fifo = tmp_path / "pipe.pt"
+    os.mkfifo(fifo)
+    for path, what in ((Path("/dev/zero"), "character device"), (fifo, "FIFO")):
+        start = time.monotonic()
+        r = _limited_run([*CLI, "inspect", str(path)])
+        assert r.returncode == EXIT_UNREADABLE and what in r.stderr, r.stderr
+        assert len(r.stderr.strip().splitlines()) == 1
+        assert time.monotonic() - start < 15
+
+
+def test_every_pickle_budget_failure_is_one_line_and_fast(corpus: dict[str, object]) -> None:
+    broken: dict[str, Path] = corpus["broken"]  # type: ignore[assignment]
+    expect = {
+        "zip_bomb_8g.pt": "opcodes", "zip_bomb_at_budget.pt": "opcodes", "zip_bomb_honest.pt": "too large",
+        "dup_bomb.pt": "opcodes", "huge_list.pt": "opcodes", "memo_index_bomb.pt": "memo index",
+        "int_5000_digits.pt": "4300 digits", "int_huge_binary.pt": "too large",
+        "zip_encrypted.pt": "encrypted", "zip_unknown_method.pt": "compression method 99",
+        "zip_corrupt_deflate.pt": "corrupt deflate", "zip_corrupt_lzma.pt": "corrupt lzma",
+        "zip_corrupt_bzip2.pt": "corrupt bzip2", "bad_stride.pt": "runs past its storage",
+        "safetensors_deep_name.safetensors": "too deep",
+    }
+    assert broken["zip_bomb_8g.pt"].stat().st_size < 10_000_000  # 8 GiB once inflated
+    for name, text in expect.items():
+        start = time.monotonic()
+        with pytest.raises(CheckpointError, match=text):
+            read_checkpoint(broken[name])
+        assert time.monotonic() - start < 10, name  # a hang guard; the bench measures the 2 s target

@@ -38,7 +38,7 @@ def info_document(info: ModelInfo) -> dict[str, Any]:
         "layers": [
             {"index": la.index, "type": la.type, "from": list(la.from_), "repeats": la.repeats,
              "args": list(la.args), "section": la.section,
-             "params": sum(p.numel for p in info.parameters if p.name.startswith(la.prefix))}
+             "params": info.layer_params[la.index]}
             for la in info.layers
         ],
         "parameters": [
@@ -80,7 +80,7 @@ def print_summary(info: ModelInfo) -> None:
     if info.layers:
         out.write(f"\n{'#':>3} {'section':<8} {'type':<10} {'from':<12} {'n':>2} {'params':>9}\n")
         for la in info.layers:
-            n = sum(p.numel for p in info.parameters if p.name.startswith(la.prefix))
+            n = info.layer_params[la.index]
             frm = ",".join(map(str, la.from_))
             out.write(f"{la.index:>3} {la.section:<8} {la.type:<10} {frm:<12} {la.repeats:>2} {human_count(n):>9}\n")
 
