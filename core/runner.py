@@ -530,6 +530,7 @@ def train(run_dir: Path) -> int:
     stop.install()  # first: a stop at any later instant is seen
     stop.raise_now = True  # our own start-up: no TryExcept to fear, stop at once
     status = Status(run_dir, writer)
+    progress: ProgressWriter | None = None
     try:
         from core import offline
         from core.demo import cache_dir
@@ -585,6 +586,8 @@ def train(run_dir: Path) -> int:
         stop.check("after training")
     except (StopRequested, KeyboardInterrupt) as e:
         _quiet_signals(stop)
+        if progress is not None:
+            progress.flush(True)  # the record shows exactly where it stopped, not a throttled moment before
         status.set(phase="stopped", ending="stopped", exit_code=130, stopped_at=str(e) or stop.reason)
         _log(f"training stopped on request ({e or stop.reason})")
         return 130
