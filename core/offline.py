@@ -26,6 +26,7 @@ import os
 import shutil
 import socket
 import sys
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -237,6 +238,9 @@ def atomic_torch_save() -> None:
             os.replace(tmp, target)
         except BaseException as e:
             full = _nearly_full(target.parent)
+            # The traceback's frames hold torch's open zip writer: until they let go, the unlinked
+            # temporary file keeps its blocks, and the status write that follows finds no room.
+            _release_frames(e)
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
             if isinstance(e, Exception) and full and not (isinstance(e, OSError) and e.errno == errno.ENOSPC):
@@ -245,6 +249,19 @@ def atomic_torch_save() -> None:
 
     save._yolofreeze_atomic = True  # type: ignore[attr-defined]
     torch.save = save
+
+
+def _release_frames(e: BaseException) -> None:
+    """Drop the locals of every frame in ``e``'s traceback chain (torch's writer among them)."""
+    import gc
+
+    seen: set[int] = set()
+    x: BaseException | None = e
+    while x is not None and id(x) not in seen:
+        seen.add(id(x))
+        traceback.clear_frames(x.__traceback__)
+        x = x.__cause__ or x.__context__
+    gc.collect()  # the writer may sit in a reference cycle
 
 
 def _nearly_full(directory: Path) -> bool:

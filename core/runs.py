@@ -194,7 +194,7 @@ def process_alive(pid: int, create_time: float) -> bool:
 
 
 def process_state(pid: object, create_time: object) -> str:
-    """"alive", "paused" (SIGSTOPped) or "gone" for the process with this pid AND create time.
+    """The state of the process with this pid AND create time: "alive", "paused" (SIGSTOPped) or "gone".
 
     The create time tells our process from an unrelated one that got the pid later; anything
     unreadable (a malformed record) is "gone", never an exception.
@@ -369,6 +369,9 @@ def run_status(record: RunRecord, alive_check: Callable[[int, float], bool] = pr
     host_oom = exit_info.get("oom") if exit_info and isinstance(exit_info.get("oom"), str) else None
     ending, detail = classify_ending(lines, exit_code, stop, runner_ending, host_oom)
     no_space = status.get("no_space")
+    if not isinstance(no_space, str):  # status.json may itself have found no room: the log line then
+        marker = "yolofreeze: no space left on "
+        no_space = next((ln[len("yolofreeze: ") :] for ln in reversed(lines) if ln.startswith(marker)), None)
     if isinstance(no_space, str) and ending == "crashed":
         detail = no_space[:300]
     elif status.get("error") and ending == "crashed":
