@@ -222,14 +222,16 @@ def supervise(run_dir: Path, go: Any = None) -> int:
     # EOF without go means the launcher died before recording the run: start nothing.
     line = (go or sys.stdin).readline()
     if line.strip() != "go":
-        _log(f"supervisor {os.getpid()}: the launcher left before recording the run; nothing started")
+        _log(f"supervisor {os.getpid()}: the launcher left before starting the run; nothing started")
+        if (run_dir / "run.json").is_file():  # recorded but never started: say so, not "crashed"
+            writer.write("exit.json", {"returncode": None, "ended": time.time(), "not_started": "launcher"})
         return 0
     config = read_json(run_dir / "config.json") or {}
     cmd = config["train_command"]
     started = time.time()
     if (run_dir / "stop.json").exists():
         _log(f"supervisor {os.getpid()}: stop requested before the training started; nothing started")
-        writer.write("exit.json", {"returncode": None, "started": started, "ended": time.time(), "not_started": True})
+        writer.write("exit.json", {"returncode": None, "ended": time.time(), "not_started": "stop"})
         return 0
     _log(f"supervisor {os.getpid()} starting: {' '.join(cmd)}")
     ddp = "torch.distributed.run" in cmd

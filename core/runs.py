@@ -3,8 +3,11 @@
 One folder per run under ``<state dir>/runs/<run id>/``:
 ``run.json`` (written once by the launcher), ``status.json`` (the runner's phase and save_dir),
 ``progress.json`` (epoch/batch, newest only), ``exit.json`` (the supervisor's record of the exit
-code), ``stop.json`` (a stop was asked for), ``train.log`` (stdout+stderr from the start), and
-``verify.json`` (the after-run check of the frozen weights). Any process can read them, so a
+code), ``trainer.json`` (the training process's pid, process group and create time, written by
+the supervisor when it starts it), ``stop.json`` (a stop was asked for; the trainer watches it),
+``train.log`` (stdout+stderr from the start), and ``verify.json`` (the after-run check of the
+frozen weights). status.json also carries the trainer's own ending, so a run whose supervisor
+was killed still ends recorded. Any process can read them, so a
 TUI started after an SSH drop sees the same run as the one that launched it.
 """
 
@@ -368,6 +371,8 @@ def run_status(record: RunRecord, alive_check: Callable[[int, float], bool] = pr
     stop = (d / "stop.json").is_file()
     host_oom = exit_info.get("oom") if exit_info and isinstance(exit_info.get("oom"), str) else None
     ending, detail = classify_ending(lines, exit_code, stop, runner_ending, host_oom)
+    if exit_info and exit_info.get("not_started") == "launcher" and ending == "crashed":
+        detail = "never started: the launcher was gone before it sent the go"
     no_space = status.get("no_space")
     if not isinstance(no_space, str):  # status.json may itself have found no room: the log line then
         marker = "yolofreeze: no space left on "

@@ -59,13 +59,16 @@ def record_for(tmp_path: Path, run_id: str, p: subprocess.Popen[bytes]) -> RunRe
 
 
 def test_no_go_from_the_launcher_starts_nothing(tmp_path: Path) -> None:
-    d = tmp_path / "r"
-    d.mkdir()
+    """The launcher died between starting the supervisor and its go: no unrecorded training."""
+    rec = make_record(tmp_path, "nogo")
+    d = rec.dir
     marker = tmp_path / "trained"
     p = start_supervisor(d, f"open({str(marker)!r}, 'w')", go=False)
     assert p.wait(20) == 0
     assert not marker.exists() and not (d / "trainer.json").exists()
     assert "nothing started" in (d / "train.log").read_text()
+    st = run_status(rec)
+    assert st.state == "crashed" and st.detail == "never started: the launcher was gone before it sent the go"
 
 
 def test_sigkill_nobody_asked_for_is_told_apart_from_a_stop(tmp_path: Path) -> None:
