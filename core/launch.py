@@ -430,16 +430,28 @@ def launch(
 
 @contextlib.contextmanager
 def _signals_held() -> Iterator[None]:
-    """Block SIGINT/SIGTERM in this thread for the block; pending ones are delivered at its end."""
-    held = {signal.SIGINT, signal.SIGTERM}
+    """SIGINT/SIGTERM arriving during the block are held and re-delivered at its end.
+
+    Done with Python handlers rather than a thread signal mask: the kernel may hand a
+    process-directed signal to any thread that does not block it, and Python would still raise
+    KeyboardInterrupt in the main thread in the middle of the block.
+    """
     if threading.current_thread() is not threading.main_thread():
         yield  # Python runs signal handlers in the main thread only; nothing to hold here
         return
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    pending: list[int] = []
+
+    def hold(signum: int, frame: Any) -> None:
+        pending.append(signum)
+
+    previous = {sig: signal.signal(sig, hold) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
+        for held in dict.fromkeys(pending):
+            signal.raise_signal(held)  # now handled as it would have been (Ctrl-C: KeyboardInterrupt)
 
 
 def _close_quietly(proc: subprocess.Popen[bytes]) -> None:
