@@ -8,13 +8,15 @@ supervisor, so it survives the TUI quitting and the SSH connection dropping.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import socket
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -31,6 +33,7 @@ from core.errors import (
     YoloFreezeError,
 )
 from core.runs import RunRecord, new_run_id, runs_root, write_json_atomic
+from core.safeio import no_space_message
 
 OPTIMIZERS = ("SGD", "Adam", "AdamW")
 # What train.py would otherwise reach the network for, switched off for every run (see runner).
@@ -316,8 +319,13 @@ def launch(
     validation: Validation | None = None,
     gpu_count: Callable[[], tuple[int, str]] | None = None,
     python: str = sys.executable,
+    on_record: Callable[[RunRecord], None] | None = None,
 ) -> RunRecord:
-    """Validate, write the run folder, start the detached supervisor; returns the run's record."""
+    """Validate, write the run folder, start the detached supervisor; returns the run's record.
+
+    ``on_record`` gets the record the moment it is on disk, before anything slow (hashing the
+    checkpoint): a caller interrupted after that point can still stop the run it started.
+    """
     import yaml
 
     v = validation or validate(opts, gpu_count)
@@ -347,54 +355,115 @@ def launch(
     # The runner must import this project even when launched from another directory.
     root = str(Path(__file__).resolve().parents[1])
     env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    with open(log, "ab") as logf:
-        try:
-            proc = subprocess.Popen(
-                supervisor_command(run_dir, python),
-                cwd=os.getcwd(),
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=logf,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                close_fds=True,
-            )
-        except OSError as e:
-            raise TrainingError(f"could not start the training process: {e}") from None
     import psutil
 
-    try:
-        created = psutil.Process(proc.pid).create_time()
-    except psutil.NoSuchProcess:
-        created = time.time()
-    record = RunRecord(
-        run_id=run_id,
-        run_dir=str(run_dir),
-        created=time.time(),
-        checkpoint=config["checkpoint"],
-        checkpoint_sha256=v.info.sha256(),
-        data=str(Path(opts.data).resolve()),
-        command=tuple(cmd),
-        cwd=os.getcwd(),
-        pid=proc.pid,
-        pgid=proc.pid,
-        pid_create_time=created,
-        log=str(log),
-        project=kw["project"],
-        name=opts.name,
-        device=v.device,
-        gpus=v.gpus,
-        frozen=len(opts.frozen),
-        bn_eval=opts.bn_eval,
-        options={k: v_ for k, v_ in asdict(replace(opts, frozen=frozenset())).items() if k not in ("frozen",)}
-        | {"CUDA_VISIBLE_DEVICES": os.environ.get("CUDA_VISIBLE_DEVICES")},
-        predicted_reserved=opts.predicted_reserved,
-        predicted_nvidia_smi=opts.predicted_nvidia_smi,
-    )
-    record.save()
-    # Reap the supervisor if it ends while we still run (the TUI), so it never lingers as a zombie.
-    threading.Thread(target=proc.wait, name=f"reap-{proc.pid}", daemon=True).start()
+    # From the supervisor's start to run.json on disk, SIGINT/SIGTERM wait: a Ctrl-C there lands
+    # once the run is recorded (and on_record has it), never on a process nobody can find.
+    # The supervisor itself starts the training only after our "go", i.e. after run.json exists.
+    with _signals_held():
+        with open(log, "ab") as logf:
+            try:
+                proc = subprocess.Popen(
+                    supervisor_command(run_dir, python),
+                    cwd=os.getcwd(),
+                    env=env,
+                    stdin=subprocess.PIPE,
+                    stdout=logf,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                    close_fds=True,
+                )
+            except OSError as e:
+                raise TrainingError(f"could not start the training process: {e}") from None
+        # Reap the supervisor if it ends while we still run (the TUI), so it never lingers as a zombie.
+        threading.Thread(target=proc.wait, name=f"reap-{proc.pid}", daemon=True).start()
+        try:
+            created = psutil.Process(proc.pid).create_time()
+        except psutil.NoSuchProcess:
+            created = time.time()
+        record = RunRecord(
+            run_id=run_id,
+            run_dir=str(run_dir),
+            created=time.time(),
+            checkpoint=config["checkpoint"],
+            checkpoint_sha256="",  # filled in below: hashing a large file must not delay the record
+            data=str(Path(opts.data).resolve()),
+            command=tuple(cmd),
+            cwd=os.getcwd(),
+            pid=proc.pid,
+            pgid=proc.pid,
+            pid_create_time=created,
+            log=str(log),
+            project=kw["project"],
+            name=opts.name,
+            device=v.device,
+            gpus=v.gpus,
+            frozen=len(opts.frozen),
+            bn_eval=opts.bn_eval,
+            options={k: v_ for k, v_ in asdict(replace(opts, frozen=frozenset())).items() if k not in ("frozen",)}
+            | {"CUDA_VISIBLE_DEVICES": os.environ.get("CUDA_VISIBLE_DEVICES")},
+            predicted_reserved=opts.predicted_reserved,
+            predicted_nvidia_smi=opts.predicted_nvidia_smi,
+        )
+        _test_pause(run_dir, "spawned")
+        try:
+            record.save()
+        except OSError as e:
+            _close_quietly(proc)  # EOF without "go": the supervisor starts nothing and leaves
+            raise TrainingError(
+                f"could not record the run: {no_space_message(e, run_dir) or e}; nothing was started"
+            ) from None
+        if on_record is not None:
+            on_record(record)
+        assert proc.stdin is not None
+        try:
+            proc.stdin.write(b"go\n")
+            proc.stdin.close()
+        except OSError:
+            pass  # the supervisor is already gone: the record's liveness check will say so
+    _test_pause(run_dir, "hashing")
+    record = replace(record, checkpoint_sha256=v.info.sha256())
+    with contextlib.suppress(OSError):  # the run is recorded and going; a missing hash is not fatal
+        record.save()
     return record
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """SIGINT/SIGTERM arriving during the block are held and re-delivered at its end.
+
+    Done with Python handlers rather than a thread signal mask: the kernel may hand a
+    process-directed signal to any thread that does not block it, and Python would still raise
+    KeyboardInterrupt in the main thread in the middle of the block.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield  # Python runs signal handlers in the main thread only; nothing to hold here
+        return
+    pending: list[int] = []
+
+    def hold(signum: int, frame: Any) -> None:
+        pending.append(signum)
+
+    previous = {sig: signal.signal(sig, hold) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
+        for held in dict.fromkeys(pending):
+            signal.raise_signal(held)  # now handled as it would have been (Ctrl-C: KeyboardInterrupt)
+
+
+def _close_quietly(proc: subprocess.Popen[bytes]) -> None:
+    with contextlib.suppress(OSError):
+        if proc.stdin is not None:
+            proc.stdin.close()
+
+
+def _test_pause(run_dir: Path, stage: str) -> None:
+    from core.runner import pause_point
+
+    pause_point(run_dir, stage)
 
 
 def dumps_command(cmd: list[str] | tuple[str, ...]) -> str:

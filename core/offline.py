@@ -20,11 +20,13 @@ Each fix sits where its cause arises (observed on an offline box, see NOTES-yolo
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import shutil
 import socket
 import sys
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -201,3 +203,70 @@ def forbid_network(record: Path) -> None:
     socket.socket.connect = connect  # type: ignore[method-assign,assignment]
     socket.socket.connect_ex = connect_ex  # type: ignore[method-assign,assignment]
     socket.getaddrinfo = getaddrinfo
+
+
+# Free space below which a failed save is reported as "disk full": torch's own errors on a full
+# disk are "unexpected pos …" / "basic_ios::clear", which name neither the cause nor the path.
+_NEARLY_FULL = 1 << 20
+
+
+def atomic_torch_save() -> None:
+    """torch.save to a path writes a temporary file beside it and renames it over the target.
+
+    train.py saves last.pt/best.pt with a plain ``torch.save(ckpt, last)`` (and strip_optimizer
+    rewrites them in place): a full disk or a kill mid-write would leave a truncated last.pt over
+    the last good one. With this, a failed save leaves the previous file intact; a failure on a
+    (nearly) full file system is raised as OSError(ENOSPC) naming the target.
+    """
+    import tempfile
+
+    import torch
+
+    original = torch.save
+    if getattr(original, "_yolofreeze_atomic", False):
+        return
+
+    def save(obj: Any, f: Any, *args: Any, **kwargs: Any) -> None:
+        if not isinstance(f, (str, os.PathLike)):
+            original(obj, f, *args, **kwargs)
+            return
+        target = Path(f)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+        os.close(fd)
+        try:
+            original(obj, tmp, *args, **kwargs)
+            os.replace(tmp, target)
+        except BaseException as e:
+            full = _nearly_full(target.parent)
+            # The traceback's frames hold torch's open zip writer: until they let go, the unlinked
+            # temporary file keeps its blocks, and the status write that follows finds no room.
+            _release_frames(e)
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            if isinstance(e, Exception) and full and not (isinstance(e, OSError) and e.errno == errno.ENOSPC):
+                raise OSError(errno.ENOSPC, "No space left on device", str(target)) from e
+            raise
+
+    save._yolofreeze_atomic = True  # type: ignore[attr-defined]
+    torch.save = save
+
+
+def _release_frames(e: BaseException) -> None:
+    """Drop the locals of every frame in ``e``'s traceback chain (torch's writer among them)."""
+    import gc
+
+    seen: set[int] = set()
+    x: BaseException | None = e
+    while x is not None and id(x) not in seen:
+        seen.add(id(x))
+        traceback.clear_frames(x.__traceback__)
+        x = x.__cause__ or x.__context__
+    gc.collect()  # the writer may sit in a reference cycle
+
+
+def _nearly_full(directory: Path) -> bool:
+    try:
+        st = os.statvfs(directory)
+    except OSError:
+        return False
+    return st.f_bavail * st.f_frsize < _NEARLY_FULL

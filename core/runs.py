@@ -3,8 +3,11 @@
 One folder per run under ``<state dir>/runs/<run id>/``:
 ``run.json`` (written once by the launcher), ``status.json`` (the runner's phase and save_dir),
 ``progress.json`` (epoch/batch, newest only), ``exit.json`` (the supervisor's record of the exit
-code), ``stop.json`` (a stop was asked for), ``train.log`` (stdout+stderr from the start), and
-``verify.json`` (the after-run check of the frozen weights). Any process can read them, so a
+code), ``trainer.json`` (the training process's pid, process group and create time, written by
+the supervisor when it starts it), ``stop.json`` (a stop was asked for; the trainer watches it),
+``train.log`` (stdout+stderr from the start), and ``verify.json`` (the after-run check of the
+frozen weights). status.json also carries the trainer's own ending, so a run whose supervisor
+was killed still ends recorded. Any process can read them, so a
 TUI started after an SSH drop sees the same run as the one that launched it.
 """
 
@@ -141,7 +144,7 @@ class Progress:
 @dataclass(frozen=True)
 class RunStatus:
     record: RunRecord
-    state: str  # "starting", "running", or one of ENDINGS
+    state: str  # "starting", "running", "paused" (SIGSTOPped), or one of ENDINGS
     phase: str  # the runner's own word: preparing, training, validating, done …
     alive: bool
     save_dir: str | None
@@ -190,13 +193,56 @@ def find_run(query: str, override: Path | None = None) -> RunRecord:
 
 
 def process_alive(pid: int, create_time: float) -> bool:
+    return process_state(pid, create_time) in ("alive", "paused")
+
+
+def process_state(pid: object, create_time: object) -> str:
+    """The state of the process with this pid AND create time: "alive", "paused" (SIGSTOPped) or "gone".
+
+    The create time tells our process from an unrelated one that got the pid later; anything
+    unreadable (a malformed record) is "gone", never an exception.
+    """
     import psutil
 
+    if isinstance(pid, bool) or not isinstance(pid, int) or pid <= 0:
+        return "gone"
+    if isinstance(create_time, bool) or not isinstance(create_time, (int, float)):
+        return "gone"
     try:
         p = psutil.Process(pid)
-        return bool(abs(p.create_time() - create_time) < 1.0 and p.status() != psutil.STATUS_ZOMBIE)
-    except (psutil.NoSuchProcess, psutil.AccessDenied):
-        return False
+        if abs(p.create_time() - create_time) >= 1.0:
+            return "gone"
+        st = p.status()
+    except (psutil.NoSuchProcess, psutil.AccessDenied, OverflowError, ValueError):
+        return "gone"
+    if st in (psutil.STATUS_ZOMBIE, psutil.STATUS_DEAD):
+        return "gone"
+    paused = (psutil.STATUS_STOPPED, getattr(psutil, "STATUS_TRACING_STOP", "tracing-stop"))
+    return "paused" if st in paused else "alive"
+
+
+@dataclass(frozen=True)
+class Trainer:
+    """trainer.json: the training process the supervisor started (same process group)."""
+
+    pid: int
+    pgid: int
+    create_time: float
+
+    @staticmethod
+    def load(run_dir: Path) -> Trainer | None:
+        d = read_json(run_dir / "trainer.json")
+        if d is None:
+            return None
+        pid, pgid, ctime = d.get("pid"), d.get("pgid"), d.get("create_time")
+        ints_ok = all(isinstance(x, int) and not isinstance(x, bool) and x > 0 for x in (pid, pgid))
+        if not ints_ok or isinstance(ctime, bool) or not isinstance(ctime, (int, float)):
+            return None
+        assert isinstance(pid, int) and isinstance(pgid, int)
+        return Trainer(pid, pgid, float(ctime))
+
+    def state(self) -> str:
+        return process_state(self.pid, self.create_time)
 
 
 def read_progress(run_dir: Path) -> Progress:
@@ -233,20 +279,30 @@ def tail_lines(path: Path, n: int = 20, max_bytes: int = 256 * 1024) -> list[str
 
 
 def classify_ending(
-    log_lines: list[str], exit_code: int | None, stop_requested: bool, runner_ending: str | None = None
+    log_lines: list[str],
+    exit_code: int | None,
+    stop_requested: bool,
+    runner_ending: str | None = None,
+    host_oom: str | None = None,
 ) -> tuple[str, str]:
     """(ending, one-line detail) from the log, the exit code and whether a stop was asked for.
 
     An out-of-memory error wins over everything else: a stop asked for while a run was already
-    dying of OOM should still be reported as OOM.
+    dying of OOM should still be reported as OOM. The runner's own ending comes next: it knows
+    whether the stop it was asked for landed before the training's natural end. ``host_oom`` is
+    the supervisor's evidence that a SIGKILL nobody asked for came from the kernel's OOM killer.
     """
     for line in reversed(log_lines):
         if any(m in line for m in OOM_MARKERS):
             return "oom", line.strip()[:300]
     if runner_ending == "finished" and exit_code == 0:
         return "finished", "training completed"
+    if runner_ending == "stopped":
+        return "stopped", "stopped on request"
     if stop_requested:
         return "stopped", "stopped on request"
+    if exit_code == -9 and host_oom:
+        return "oom", f"killed by the kernel, likely out of host memory ({host_oom})"[:300]
     if exit_code == 0 and runner_ending in (None, "finished"):
         return "finished", "training completed"
     err = next(
@@ -267,28 +323,66 @@ def classify_ending(
         if exit_code is not None and exit_code < 0
         else f"exit code {exit_code}"
     )
+    if exit_code == -9:
+        code += " (SIGKILL, not from a stop; no sign of host memory exhaustion was seen)"
     if exit_code is None:
         code = "process gone without an exit record"
     return "crashed", f"{code}: {err}"[:300] if err else code
 
 
+def _int_or_none(x: object) -> int | None:
+    return x if isinstance(x, int) and not isinstance(x, bool) else None
+
+
 def run_status(record: RunRecord, alive_check: Callable[[int, float], bool] = process_alive) -> RunStatus:
+    """The run's state from every process it has: the supervisor and the trainer it started.
+
+    - both gone: the ending, from exit.json (the supervisor's) or, when the supervisor was lost,
+      from the trainer's own status.json;
+    - the trainer SIGSTOPped: "paused";
+    - the supervisor gone but the trainer alive: "running", detail "supervisor lost — …".
+    """
     d = record.dir
     status = read_json(d / "status.json") or {}
     exit_info = read_json(d / "exit.json")
-    alive = exit_info is None and alive_check(record.pid, record.pid_create_time)
+    sup_alive = exit_info is None and alive_check(record.pid, record.pid_create_time)
+    trainer = Trainer.load(d) if exit_info is None else None
+    tstate = trainer.state() if trainer is not None else "gone"
     progress = read_progress(d)
     phase = str(status.get("phase", "starting"))
-    save_dir = status.get("save_dir")
-    if alive:
-        state = "running" if progress.started is not None else "starting"
-        return RunStatus(record, state, phase, True, save_dir, progress)
-    exit_code = exit_info.get("returncode") if exit_info else None
+    save_dir = status.get("save_dir") if isinstance(status.get("save_dir"), str) else None
+    if sup_alive or tstate != "gone":
+        detail = ""
+        if tstate == "paused":
+            state = "paused"
+            detail = f"training process {trainer.pid if trainer else '?'} is stopped (SIGSTOP); SIGCONT resumes it"
+        else:
+            state = "running" if progress.started is not None else "starting"
+        if not sup_alive and trainer is not None:
+            detail = f"supervisor lost — training still running (pid {trainer.pid})" + (
+                f"; {detail}" if detail else ""
+            )
+        return RunStatus(record, state, phase, True, save_dir, progress, detail=detail)
+    exit_code = _int_or_none(exit_info.get("returncode")) if exit_info else None
+    runner_ending = status.get("ending") if isinstance(status.get("ending"), str) else None
+    if exit_info is None and runner_ending is not None:
+        exit_code = _int_or_none(status.get("exit_code"))  # the trainer recorded its own end
     lines = tail_lines(Path(record.log), 40)
     stop = (d / "stop.json").is_file()
-    ending, detail = classify_ending(lines, exit_code, stop, status.get("ending"))
-    if status.get("error") and ending == "crashed":
+    host_oom = exit_info.get("oom") if exit_info and isinstance(exit_info.get("oom"), str) else None
+    ending, detail = classify_ending(lines, exit_code, stop, runner_ending, host_oom)
+    if exit_info and exit_info.get("not_started") == "launcher" and ending == "crashed":
+        detail = "never started: the launcher was gone before it sent the go"
+    no_space = status.get("no_space")
+    if not isinstance(no_space, str):  # status.json may itself have found no room: the log line then
+        marker = "yolofreeze: no space left on "
+        no_space = next((ln[len("yolofreeze: ") :] for ln in reversed(lines) if ln.startswith(marker)), None)
+    if isinstance(no_space, str) and ending == "crashed":
+        detail = no_space[:300]
+    elif status.get("error") and ending == "crashed":
         detail = f"{detail} — {status['error']}"[:300]
+    if exit_info is None and runner_ending is not None:
+        detail = f"{detail} (the supervisor was lost; the training recorded its own end)"[:300]
     return RunStatus(
         record,
         ending,
@@ -331,33 +425,51 @@ def stop_run(
     alive_check: Callable[[int, float], bool] = process_alive,
     sleep: Callable[[float], None] = time.sleep,
 ) -> str:
-    """SIGINT, then SIGTERM, then SIGKILL to the run's process group; returns the last signal sent.
+    """stop.json, then SIGINT, SIGTERM, SIGKILL to the run's process group(s); returns the last signal sent.
 
-    SIGINT first lets train.py unwind (KeyboardInterrupt) and dataloader workers exit cleanly;
-    the supervisor ignores INT/TERM so it can still record the exit code.
+    The trainer watches stop.json and owns SIGINT/SIGTERM: it stops at the next batch or epoch
+    boundary and records "stopped" itself. The supervisor ignores INT/TERM so it can still record
+    the exit code. Liveness covers both processes, so a run whose supervisor was lost is still
+    stopped (its trainer's group is signalled) rather than reported stopped while it trains on.
     """
     write_json_atomic(record.dir / "stop.json", {"requested": time.time()})
-    if not alive_check(record.pid, record.pid_create_time):
+    trainer = Trainer.load(record.dir)
+
+    def alive() -> bool:
+        if alive_check(record.pid, record.pid_create_time):
+            return True
+        return trainer is not None and trainer.state() != "gone"
+
+    if not alive():
         return "none"
+    groups = [record.pgid] + ([trainer.pgid] if trainer and trainer.pgid != record.pgid else [])
+
+    def signal_all(sig: signal.Signals) -> bool:
+        sent = False
+        for g in groups:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(g, sig)
+                sent = True
+                if sig != signal.SIGKILL:
+                    os.killpg(g, signal.SIGCONT)  # a SIGSTOPped trainer must run to see the stop
+        return sent
+
     for sig, grace in ((signal.SIGINT, grace_int), (signal.SIGTERM, grace_term)):
-        try:
-            os.killpg(record.pgid, sig)
-        except ProcessLookupError:
+        if not signal_all(sig):
             return sig.name
         deadline = time.monotonic() + grace
         while time.monotonic() < deadline:
-            if not alive_check(record.pid, record.pid_create_time):
+            if not alive():
                 return sig.name
             if (record.dir / "exit.json").is_file():
                 # the supervisor has recorded the exit and is returning: "stopped" should mean
                 # gone, so give it a moment to leave (the exit record is already safe on disk)
                 leave_by = min(deadline, time.monotonic() + 5.0)
-                while alive_check(record.pid, record.pid_create_time) and time.monotonic() < leave_by:
+                while alive() and time.monotonic() < leave_by:
                     sleep(0.05)
                 return sig.name
             sleep(0.1)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(record.pgid, signal.SIGKILL)
+    signal_all(signal.SIGKILL)
     # The supervisor died with the group, so nobody else will write the exit record.
     if not (record.dir / "exit.json").is_file():
         write_json_atomic(record.dir / "exit.json", {"returncode": -int(signal.SIGKILL), "by": "stop"})

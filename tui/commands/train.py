@@ -2,17 +2,24 @@
 
 Validates everything first (one line per problem; exit 4 bad data/options, 5 no GPU, 3 hostile
 file), then starts the training detached. Without ``--detach`` it follows the log here until the
-run ends; Ctrl-C stops the training (SIGINT, then SIGTERM, then SIGKILL).
+run ends. Ctrl-C at any instant either stops the run and waits until it is recorded "stopped"
+(before the launch returns: nothing was started), or — a second Ctrl-C — leaves it stopping on
+its own and names it. The run is on disk before anything slow, so it is never unreachable.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import time
+from typing import TextIO
 
 from core.errors import EXIT_OK, EXIT_TRAINING_FAILED
 from core.launch import OPTIMIZERS, LaunchOptions, launch, validate
+from core.runs import RunRecord, RunStatus, run_status, stop_run
 from tui.commands.common import add_checkpoint_argument, add_plan_arguments, checkpoint_path, resolve_plan
+
+EXIT_INTERRUPTED = 130  # the shell's convention for SIGINT
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -71,21 +78,71 @@ def run(args: argparse.Namespace) -> int:
         for prob in v.problems:
             print(f"yolofreeze-tui: {prob.field}: {prob.message}", file=sys.stderr)
         return v.exit_code
-    record = launch(opts, validation=v)
-    bn = "frozen BatchNorm layers kept in eval mode" if opts.bn_eval else "BatchNorm policy off"
-    print(
-        f"started run {record.run_id} (pid {record.pid}, device {record.device}); "
-        f"{plan.counts.frozen_params:,} of {plan.counts.total_params:,} parameters frozen; {bn}"
-    )
-    print(f"log: {record.log}")
-    if args.detach:
-        print(f"follow it with: yolofreeze-tui attach {record.run_id}")
-        return EXIT_OK
-    from tui.commands.attach import follow_plain
+    started: list[RunRecord] = []
+    try:
+        record = launch(opts, validation=v, on_record=started.append)
+        bn = "frozen BatchNorm layers kept in eval mode" if opts.bn_eval else "BatchNorm policy off"
+        print(
+            f"started run {record.run_id} (pid {record.pid}, device {record.device}); "
+            f"{plan.counts.frozen_params:,} of {plan.counts.total_params:,} parameters frozen; {bn}",
+            flush=True,
+        )
+        print(f"log: {record.log}", flush=True)
+        if args.detach:
+            print(f"follow it with: yolofreeze-tui attach {record.run_id}", flush=True)
+            return EXIT_OK
+        from tui.commands.attach import follow_plain
 
-    status = follow_plain(record, stop_on_interrupt=True)
-    return (
-        EXIT_OK
-        if status.state == "finished"
-        else (130 if status.state == "stopped" else EXIT_TRAINING_FAILED)
+        status = follow_plain(record)
+    except KeyboardInterrupt:
+        if not started:
+            print("yolofreeze-tui: interrupted before the training started; nothing is running", file=sys.stderr)
+            return EXIT_INTERRUPTED
+        return stop_and_wait(started[0])
+    return exit_code_for(status)
+
+
+def exit_code_for(status: RunStatus) -> int:
+    if status.state == "finished":
+        return EXIT_OK
+    return EXIT_INTERRUPTED if status.state == "stopped" else EXIT_TRAINING_FAILED
+
+
+def stop_and_wait(record: RunRecord, out: TextIO = sys.stdout) -> int:
+    """Ctrl-C during `train`: stop the run and wait until it is recorded as ended.
+
+    A second Ctrl-C leaves it to stop on its own (stop.json is on disk and the trainer watches
+    it) and says which run that is, so it is never left unnamed.
+    """
+    from tui.commands.attach import describe_end
+
+    out.write(
+        f"yolofreeze-tui: stopping run {record.run_id} (it stops at the next batch; "
+        "Ctrl-C again to leave it stopping on its own) …\n"
     )
+    out.flush()
+    try:
+        stop_run(record)
+        deadline = time.monotonic() + 60.0
+        status = run_status(record)
+        while not status.ended and time.monotonic() < deadline:
+            time.sleep(0.2)
+            status = run_status(record)
+    except KeyboardInterrupt:
+        print(
+            f"yolofreeze-tui: run {record.run_id} was asked to stop and is still running until it does; "
+            f"follow it with: yolofreeze-tui attach {record.run_id}",
+            file=sys.stderr,
+        )
+        return EXIT_INTERRUPTED
+    if not status.ended:
+        print(
+            f"yolofreeze-tui: run {record.run_id} is still running after the stop (pid {record.pid}); "
+            f"see: yolofreeze-tui runs",
+            file=sys.stderr,
+        )
+        return EXIT_TRAINING_FAILED
+    for line in describe_end(status):
+        out.write(line + "\n")
+    out.flush()
+    return exit_code_for(status)
