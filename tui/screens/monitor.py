@@ -25,7 +25,17 @@ from textual.widgets import Footer, Static
 
 from core.errors import YoloFreezeError
 from core.gpu import GpuSample, SamplerThread, default_sampler, process_tree
-from core.runs import LogFollower, RunRecord, RunStatus, find_run, read_json, read_results, run_status, stop_run
+from core.runs import (
+    LogFollower,
+    RunRecord,
+    RunStatus,
+    find_run,
+    read_json,
+    read_results,
+    record_problem,
+    run_status,
+    stop_run,
+)
 from core.verify import read_verdict
 from tui.deps import AppDeps
 from tui.widgets.ending_banner import EndingBanner
@@ -95,8 +105,9 @@ class MonitorScreen(Screen[None]):
         # always does, so its direct children are plain boxes: the title, the log (with its
         # scrollbars) and the footer are redrawn only when they themselves change.
         with Vertical(id="monitor-head"):
-            yield Static(f"run {self.run_id}", id="monitor-title")
-            yield Static("", id="nvml-note")
+            # record strings (paths, ids, errors) are shown as they are, never parsed as markup
+            yield Static(f"run {self.run_id}", id="monitor-title", markup=False)
+            yield Static("", id="nvml-note", markup=False)
         with Horizontal(id="monitor-top"):
             with VerticalScroll(id="monitor-left"):
                 yield Vertical(id="gpu-panels")
@@ -105,7 +116,7 @@ class MonitorScreen(Screen[None]):
                 yield TrainProgress()
                 yield MemoryCompare(id="memory-compare")
                 yield MetricsChart()
-        yield EndingBanner(id="ending")
+        yield EndingBanner(id="ending", markup=False)  # log lines are not markup
         with Vertical(id="log-box"):
             yield LogTail(id="log")
         with Vertical(id="footer-box"):
@@ -117,6 +128,14 @@ class MonitorScreen(Screen[None]):
             self.record = find_run(self.run_id, self.deps.state_dir)
         except YoloFreezeError as e:
             self.query_one("#monitor-title", Static).update(f"run {self.run_id}: {e}")
+            self.refresh_bindings()
+            return
+        problem = record_problem(self.record)
+        if problem:
+            # a damaged file is said once; nothing is followed that could lie or hang
+            self.query_one("#monitor-title", Static).update(f"run {self.run_id}: unreadable record: {problem}")
+            self.record = None
+            self.refresh_bindings()
             return
         r = self.record
         self.query_one("#monitor-title", Static).update(
@@ -242,7 +261,10 @@ class MonitorScreen(Screen[None]):
             self._show_run(event)
 
     def _show_run(self, event: RunPolled) -> None:
+        was_ended = self.status is not None and self.status.ended
         st = self.status = event.status
+        if st.ended != was_ended:
+            self.refresh_bindings()  # "Stop" leaves the footer once the run has ended
         p = st.progress
         self.query_one(TrainProgress).show(p, st.state)
         self.torch_reserved = (p.torch_reserved, p.torch_max_reserved)
@@ -262,6 +284,12 @@ class MonitorScreen(Screen[None]):
         self.query_one("#memory-compare", MemoryCompare).show(
             self.record.predicted_reserved, self.record.predicted_nvidia_smi, *self.torch_reserved, self.nvml_run
         )
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "stop":
+            # only a run that is still going can be stopped; the footer shows only keys that work
+            return self.record is not None and not (self.status is not None and self.status.ended)
+        return True
 
     def action_close(self) -> None:
         if len(self.app.screen_stack) > 1:
