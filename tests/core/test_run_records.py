@@ -261,3 +261,38 @@ def test_not_found_still_exits_7(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     with pytest.raises(RunNotFoundError):
         find_run("zzz", state)
     assert main(["attach", "--plain", "zzz"]) == 7
+
+
+# -- yolofreeze-tui stop RUN ---------------------------------------------------------------------
+
+
+def test_stop_command_stops_a_real_process_group_then_says_it_had_ended(tmp_path: Path) -> None:
+    """A real sleeping process group (supervisor + child) recorded as a run: stop ends both."""
+    code = (
+        "import subprocess, sys, time; c = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']);"
+        "print(c.pid, flush=True); time.sleep(60)"
+    )
+    p = subprocess.Popen([sys.executable, "-c", code], start_new_session=True, stdout=subprocess.PIPE, text=True)
+    try:
+        assert p.stdout is not None
+        child = psutil.Process(int(p.stdout.readline()))
+        import threading
+
+        threading.Thread(target=p.wait, daemon=True).start()  # reaped, as the launcher's thread does
+        rec = make_record(tmp_path, GOOD, pid=p.pid, pid_create_time=psutil.Process(p.pid).create_time())
+        env = {**os.environ, "YOLOFREEZE_STATE_DIR": str(tmp_path)}
+        t0 = time.monotonic()
+        r = subprocess.run([*CLI, "stop", "good-00bb"], capture_output=True, text=True, timeout=60, env=env, cwd=ROOT)
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.startswith(f"run {GOOD} stopped (after SIGINT): stopped") and time.monotonic() - t0 < 20
+        child.wait(10)  # the whole group got the signal, not just the supervisor
+        assert (rec.dir / "stop.json").is_file()
+
+        again = subprocess.run([*CLI, "stop", GOOD], capture_output=True, text=True, timeout=60, env=env, cwd=ROOT)
+        assert again.returncode == 0 and again.stdout.startswith(f"run {GOOD} had already ended: stopped")
+
+        none = subprocess.run([*CLI, "stop", "zzz"], capture_output=True, text=True, timeout=60, env=env, cwd=ROOT)
+        assert none.returncode == 7 and none.stderr.startswith("yolofreeze-tui: no run matches 'zzz'")
+    finally:
+        if p.poll() is None:
+            p.kill()
