@@ -514,10 +514,20 @@ class LogFollower:
     terminal would have left on screen.
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, tail_bytes: int | None = None) -> None:
+        """``tail_bytes``: start that far from the end (a screen needs the end of a huge log, not
+        gigabytes of its start); ``skipped`` then says how many bytes were left out."""
         self.path = Path(path)
         self.offset = 0
+        self.skipped = 0
         self._partial = b""
+        self._mid_line = False
+        if tail_bytes is not None and records.special_file_problem(self.path) is None:
+            with contextlib.suppress(OSError):
+                size = os.stat(self.path).st_size
+                if size > tail_bytes:
+                    self.offset = self.skipped = size - tail_bytes
+                    self._mid_line = True  # the first line read is cut: dropped
 
     def read(self, max_bytes: int = 4 << 20) -> list[str]:
         """Lines appended since the last call, from at most ``max_bytes`` more of the file."""
@@ -529,6 +539,12 @@ class LogFollower:
             return []
         self.offset += len(chunk)
         data = self._partial + chunk
+        if self._mid_line:
+            nl = data.find(b"\n")
+            if nl < 0:
+                self._partial = b""
+                return []
+            data, self._mid_line = data[nl + 1 :], False
         cut = data.rfind(b"\n")
         if cut < 0:
             self._partial = data

@@ -296,3 +296,21 @@ def test_stop_command_stops_a_real_process_group_then_says_it_had_ended(tmp_path
     finally:
         if p.poll() is None:
             p.kill()
+
+
+def test_log_follower_can_start_near_the_end_of_a_huge_log(tmp_path: Path) -> None:
+    from core.runs import LogFollower
+
+    log = tmp_path / "train.log"
+    with open(log, "wb") as f:
+        for i in range(200_000):
+            f.write(b"line %d\n" % i)
+    f_tail = LogFollower(log, tail_bytes=1000)
+    assert 0 < f_tail.skipped < log.stat().st_size
+    lines = f_tail.read()
+    assert lines[-1] == "line 199999" and len(lines) < 200 and lines[0].startswith("line 1")  # no cut line
+    assert int(lines[0].split()[1]) == int(lines[1].split()[1]) - 1
+    with open(log, "ab") as fh:
+        fh.write(b"new\n")
+    assert f_tail.read() == ["new"]
+    assert LogFollower(tmp_path / "fifo-less", tail_bytes=10).read() == []

@@ -50,6 +50,8 @@ from tui.widgets.train_progress import TrainProgress
 # shows the newest one at most this long after it was taken. Each screen update costs several ms
 # of Textual redrawing whatever changed, most of the monitor's CPU, so it runs at 1 Hz, not 2 Hz.
 UI_EVERY = 1.0
+# The log pane keeps 2000 lines; a few MiB from the end is plenty, and never gigabytes.
+LOG_TAIL_BYTES = 2 << 20
 
 
 class RunPolled(Message):
@@ -167,8 +169,12 @@ class MonitorScreen(Screen[None]):
 
         worker = get_current_worker()
         assert self.record is not None
-        follower = LogFollower(self.record.log)
+        follower = LogFollower(self.record.log, tail_bytes=LOG_TAIL_BYTES)
         last_results_mtime = -1.0
+        # a huge log is shown from near its end; say what was left out, and where it is
+        head = [f"… {follower.skipped:,} earlier bytes of the log not shown: {self.record.log}"]
+        if not follower.skipped:
+            head = []
 
         while not worker.is_cancelled:
             try:  # the log is opened when its size differs from what was read, not every poll
@@ -176,6 +182,8 @@ class MonitorScreen(Screen[None]):
             except OSError:
                 size = -1
             lines = follower.read() if size != follower.offset else []
+            if head:
+                lines, head = head + lines, []
             status = run_status(self.record)
             results = None
             if status.save_dir:
