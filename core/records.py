@@ -186,7 +186,10 @@ STATUS_SCHEMA: dict[str, Checker] = {
     "error": optional(text(MAX_TEXT)),
     "save_dir": optional(text(MAX_PATH)),
     "pid": optional(PID),
-    "devices": list_of(mapping(), 256),
+    "devices": list_of(
+        object_of({"uuid": optional(text(MAX_NAME)), "name": optional(text(MAX_NAME)), "cuda_index": optional(COUNT)}),
+        256,
+    ),
 }
 PROGRESS_SCHEMA: dict[str, Checker] = {
     "epoch": COUNT,

@@ -283,7 +283,9 @@ def scan_runs(override: Path | None = None) -> list[RunRecord | UnreadableRun]:
             rec = RunRecord.load(d)
         except RunRecordError as e:
             problem = e.message.split("unreadable record: ", 1)[-1]
-            out.append(UnreadableRun(d.name, str(d), problem, _mtime(d)))
+            # a folder name is shown as-is only if printable: no escape sequences to the terminal
+            name = d.name if d.name.isprintable() else ascii(d.name)
+            out.append(UnreadableRun(name, str(d), problem, _mtime(d)))
             continue
         problem_ = record_problem(rec)
         out.append(UnreadableRun(d.name, str(d), problem_, rec.created, rec) if problem_ else rec)

@@ -94,6 +94,7 @@ FIELD_CASES: list[tuple[str, Callable[[Path], None], str]] = [
     ("missing run.json", lambda d: (d / "run.json").unlink(), "run.json is missing"),
     ("status phase", _write("status.json", '{"phase": 5}'), "status.json: phase is 5 (an integer), expected text"),
     ("status save_dir", _write("status.json", '{"phase": "training", "save_dir": ["/x"]}'), "status.json: save_dir is"),
+    ("status device", _write("status.json", '{"phase": "x", "devices": [{"uuid": 5}]}'), "devices item 0 uuid is 5"),
     ("status truncated", _write("status.json", '{"phase": "trai'), "status.json: is not valid JSON"),
     ("progress string epoch", _write("progress.json", '{"epoch": "3"}'), "progress.json: epoch is '3' (text)"),
     ("progress losses", _write("progress.json", '{"losses": ["a"]}'), "progress.json: losses item 0 is 'a'"),
@@ -314,3 +315,13 @@ def test_log_follower_can_start_near_the_end_of_a_huge_log(tmp_path: Path) -> No
         fh.write(b"new\n")
     assert f_tail.read() == ["new"]
     assert LogFollower(tmp_path / "fifo-less", tail_bytes=10).read() == []
+
+
+def test_a_folder_name_with_escape_sequences_is_shown_escaped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "runs" / "evil\x1b[2Jname").mkdir(parents=True)
+    monkeypatch.setenv("YOLOFREEZE_STATE_DIR", str(tmp_path))
+    assert main(["runs"]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "evil\\x1b[2Jname" in out and "unreadable record: run.json is missing" in out
