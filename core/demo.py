@@ -41,13 +41,12 @@ def build_checkpoint(cfg: str | dict[str, Any], path: Path, nc: int = 80, seed: 
     """Write a stripped YOLOv5 checkpoint (fp16 model, no optimizer) built from ``cfg``."""
     import datetime
     import logging
-    import warnings
 
     import torch
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # yolov5's pkg_resources deprecation notice
-        from yolov5.models.yolo import DetectionModel
+    from core.thirdparty import import_yolov5
+
+    DetectionModel = import_yolov5("yolov5.models.yolo").DetectionModel  # quiet, out of the user's home
 
     torch.manual_seed(seed)
     cfg_arg: Any = str(model_yaml_path(cfg)) if isinstance(cfg, str) else cfg

@@ -74,3 +74,9 @@ class RunNotFoundError(YoloFreezeError):
     """No recorded run matches what was asked for."""
 
     exit_code = EXIT_NOT_FOUND
+
+
+class RunRecordError(YoloFreezeError):
+    """A run's record files are damaged or inconsistent: the run exists, its record cannot be trusted."""
+
+    exit_code = EXIT_UNREADABLE

@@ -439,6 +439,9 @@ class ProgressWriter:
 
 def import_train_module(yolov5_dir: str | None) -> tuple[Any, tuple[str, ...], Path | None]:
     from core import offline
+    from core.thirdparty import quiet_env
+
+    quiet_env()  # before train.py imports ultralytics: no banner, no ~/.config/Ultralytics
 
     if yolov5_dir:
         root = Path(yolov5_dir)

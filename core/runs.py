@@ -20,11 +20,14 @@ import signal
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import MISSING, asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from core.errors import RunNotFoundError
+from core import records
+from core.errors import RunNotFoundError, RunRecordError
+from core.records import RecordError
+from core.safeio import open_regular, read_limited, tail_bytes
 
 OOM_MARKERS = (
     "CUDA out of memory",
@@ -65,12 +68,15 @@ def write_json_atomic(path: Path, data: Any) -> None:
 
 
 def read_json(path: Path) -> dict[str, Any] | None:
+    """A record file's fields, checked against its schema (core.records); None if absent or bad.
+
+    Bounded, never blocks on a FIFO, never follows /dev/zero: see ``records.load_record_file``.
+    Use ``record_problem`` to say *why* a run's files are unreadable.
+    """
     try:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
-    except (OSError, ValueError):
+        return records.load_record_file(path)
+    except RecordError:
         return None
-    return data if isinstance(data, dict) else None
 
 
 @dataclass(frozen=True)
@@ -105,15 +111,96 @@ class RunRecord:
 
     @staticmethod
     def load(run_dir: Path) -> RunRecord:
-        data = read_json(run_dir / "run.json")
-        if data is None:
-            raise RunNotFoundError(f"{run_dir}: no readable run.json")
-        data["command"] = tuple(data.get("command", ()))
-        known = set(RunRecord.__dataclass_fields__)
-        return RunRecord(**{k: v for k, v in data.items() if k in known})
+        """The record in ``run_dir``; RunRecordError (one line) when run.json is missing or bad."""
+        try:
+            data = records.load_record_file(run_dir / "run.json", {})
+            if data is None:
+                raise RecordError("run.json is missing")
+            return RunRecord._from_checked(run_dir, data)
+        except RecordError as e:
+            raise RunRecordError(f"run {run_dir.name}: unreadable record: {e}") from None
+
+    @staticmethod
+    def _from_checked(run_dir: Path, data: dict[str, Any]) -> RunRecord:
+        fields = RunRecord.__dataclass_fields__
+        schema = dict(_RUN_SCHEMA)
+        for name, f in fields.items():  # a field added later is still type-checked
+            if name not in schema:
+                check = records.checker_for_annotation(str(f.type))
+                if check is None:
+                    raise TypeError(f"RunRecord.{name}: no record check for {f.type!r}")  # a bug, not a user error
+                schema[name] = check
+        required = frozenset(n for n, f in fields.items() if f.default is MISSING and f.default_factory is MISSING)
+        try:
+            checked = records.check_fields(data, schema, required - {"run_dir"})
+        except RecordError as e:
+            raise RecordError(f"run.json: {e}") from None
+        if checked["run_id"] != run_dir.name:
+            raise RecordError(f"run.json: run_id {checked['run_id']!r} is not its folder's name")
+        if checked["pgid"] != checked["pid"]:
+            # the supervisor leads its own session: any other group would be someone else's processes
+            raise RecordError(f"run.json: pgid {checked['pgid']} is not the supervisor's pid {checked['pid']}")
+        ctime, created = checked["pid_create_time"], checked["created"]
+        if ctime > 0 and ctime < created - SUPERVISOR_SLACK:
+            # 0 means no process was recorded yet; a process far older than the run is not its supervisor
+            raise RecordError(
+                f"run.json: pid {checked['pid']} was started {created - ctime:.0f} s before the run was "
+                "recorded: not its supervisor"
+            )
+        checked["command"] = tuple(checked.get("command", ()))
+        # where the record actually is, not where it says it is (a moved state dir, a copied record)
+        checked["run_dir"] = str(run_dir)
+        return RunRecord(**{k: v for k, v in checked.items() if k in fields})
 
     def save(self) -> None:
         write_json_atomic(self.dir / "run.json", asdict(self))
+
+
+# A supervisor is started and recorded within moments of each other; allow for a slow machine.
+SUPERVISOR_SLACK = 120.0
+
+_RUN_SCHEMA: dict[str, records.Checker] = {
+    "run_id": records.text(records.MAX_NAME, allow_empty=False),
+    "run_dir": records.text(records.MAX_PATH),
+    "created": records.TIMESTAMP,
+    "checkpoint": records.text(records.MAX_PATH),
+    "checkpoint_sha256": records.text(128),
+    "data": records.text(records.MAX_PATH),
+    "command": records.list_of(records.text(32768), 10000),
+    "cwd": records.text(records.MAX_PATH),
+    "pid": records.PID,
+    "pgid": records.PID,
+    "pid_create_time": records.TIMESTAMP,
+    "log": records.text(records.MAX_PATH, allow_empty=False),
+    "project": records.text(records.MAX_PATH),
+    "name": records.text(records.MAX_NAME),
+    "device": records.text(records.MAX_NAME),
+    "gpus": records.integer(0, 4096),
+    "frozen": records.COUNT,
+    "bn_eval": records.boolean,
+    "options": records.mapping(),
+    "predicted_reserved": records.optional(records.BYTES),
+    "predicted_nvidia_smi": records.optional(records.BYTES),
+}
+
+
+@dataclass(frozen=True)
+class UnreadableRun:
+    """A run folder whose record cannot be trusted: listed with its folder name and why, never dropped."""
+
+    run_id: str  # the folder's name
+    run_dir: str
+    problem: str  # one line: "run.json: pid is '12' (text), expected a whole number …"
+    mtime: float  # for ordering among the others
+    record: RunRecord | None = None  # when run.json itself was fine (a side file is bad)
+
+    @property
+    def dir(self) -> Path:
+        return Path(self.run_dir)
+
+    @property
+    def message(self) -> str:
+        return f"unreadable record: {self.problem}"
 
 
 @dataclass(frozen=True)
@@ -163,33 +250,93 @@ def new_run_id(name: str, now: float | None = None) -> str:
     return f"{stamp}-{name}-{os.urandom(2).hex()}"
 
 
-def list_runs(override: Path | None = None) -> list[RunRecord]:
+SIDE_FILES = ("status.json", "progress.json", "exit.json", "stop.json", "verify.json")
+
+
+def record_problem(record: RunRecord) -> str | None:
+    """Why the run's other files cannot be trusted (a bad field, a FIFO, a huge file), or None."""
+    for name in SIDE_FILES:
+        try:
+            records.load_record_file(record.dir / name)
+        except RecordError as e:
+            return str(e)
+    why = records.special_file_problem(Path(record.log))
+    return f"log {record.log} {why}" if why else None
+
+
+def _mtime(d: Path) -> float:
+    try:
+        return d.stat().st_mtime
+    except OSError:
+        return 0.0
+
+
+def scan_runs(override: Path | None = None) -> list[RunRecord | UnreadableRun]:
+    """Every run folder, oldest first: good records, and the bad ones as UnreadableRun (never dropped)."""
     root = runs_root(override)
-    out = []
-    if root.is_dir():
-        for d in root.iterdir():
-            if (d / "run.json").is_file():
-                with contextlib.suppress(RunNotFoundError, TypeError):
-                    out.append(RunRecord.load(d))
-    return sorted(out, key=lambda r: r.created)
+    out: list[RunRecord | UnreadableRun] = []
+    try:
+        folders = sorted(root.iterdir()) if root.is_dir() else []
+    except OSError:
+        folders = []
+    for d in folders:
+        if d.name.startswith(".") or not d.is_dir():
+            continue
+        try:
+            rec = RunRecord.load(d)
+        except RunRecordError as e:
+            problem = e.message.split("unreadable record: ", 1)[-1]
+            # a folder name is shown as-is only if printable: no escape sequences to the terminal
+            name = d.name if d.name.isprintable() else ascii(d.name)
+            out.append(UnreadableRun(name, str(d), problem, _mtime(d)))
+            continue
+        problem_ = record_problem(rec)
+        out.append(UnreadableRun(d.name, str(d), problem_, rec.created, rec) if problem_ else rec)
+    return sorted(out, key=_when)
+
+
+def _when(entry: RunRecord | UnreadableRun) -> float:
+    if isinstance(entry, RunRecord):
+        return entry.created
+    return entry.record.created if entry.record is not None else entry.mtime
+
+
+def list_runs(override: Path | None = None) -> list[RunRecord]:
+    """Runs whose run.json is good, oldest first (``scan_runs`` also gives the unreadable ones)."""
+    out: list[RunRecord] = []
+    for r in scan_runs(override):
+        if isinstance(r, RunRecord):
+            out.append(r)
+        elif r.record is not None:
+            out.append(r.record)
+    return out
 
 
 def find_run(query: str, override: Path | None = None) -> RunRecord:
-    """A run by id, unique id prefix, or ``latest``."""
-    runs = list_runs(override)
-    if not runs:
+    """A run by id, unique id prefix, or ``latest``.
+
+    A folder whose run.json is unreadable is matched by its name like any other, and raises
+    RunRecordError saying why rather than "not found": a damaged record never makes a run vanish.
+    """
+    entries = scan_runs(override)
+    if not entries:
         raise RunNotFoundError(f"no recorded runs in {runs_root(override)}")
     if query in ("latest", "last"):
-        return runs[-1]
-    exact = [r for r in runs if r.run_id == query]
-    if exact:
-        return exact[0]
-    hits = [r for r in runs if r.run_id.startswith(query) or query in r.run_id]
-    if len(hits) == 1:
-        return hits[0]
+        hits = [entries[-1]]
+    else:
+        hits = [e for e in entries if e.run_id == query] or [
+            e for e in entries if e.run_id.startswith(query) or query in e.run_id
+        ]
     if not hits:
         raise RunNotFoundError(f"no run matches {query!r} (yolofreeze-tui runs lists them)")
-    raise RunNotFoundError(f"{query!r} matches {len(hits)} runs: {', '.join(r.run_id for r in hits[:4])} …")
+    if len(hits) > 1:
+        raise RunNotFoundError(f"{query!r} matches {len(hits)} runs: {', '.join(r.run_id for r in hits[:4])} …")
+    hit = hits[0]
+    if isinstance(hit, RunRecord):
+        return hit
+    if hit.record is None:
+        raise RunRecordError(f"run {hit.run_id}: {hit.message}")
+    return hit.record  # run.json is good; callers ask record_problem about the rest
 
 
 def process_alive(pid: int, create_time: float) -> bool:
@@ -246,14 +393,12 @@ class Trainer:
 
 
 def read_progress(run_dir: Path) -> Progress:
+    """progress.json, checked field by field (core.records); an unreadable one reads as no progress."""
     d = read_json(run_dir / "progress.json") or {}
     known = set(Progress.__dataclass_fields__)
-    try:
-        if "losses" in d:
-            d["losses"] = tuple(float(x) for x in d["losses"])
-        return Progress(**{k: v for k, v in d.items() if k in known})
-    except (TypeError, ValueError):
-        return Progress()
+    if "losses" in d:
+        d["losses"] = tuple(d["losses"])
+    return Progress(**{k: v for k, v in d.items() if k in known})
 
 
 def clean_log_lines(text: str) -> list[str]:
@@ -267,13 +412,10 @@ def clean_log_lines(text: str) -> list[str]:
 
 
 def tail_lines(path: Path, n: int = 20, max_bytes: int = 256 * 1024) -> list[str]:
+    """The log's last ``n`` lines from at most its last ``max_bytes``; [] for a FIFO, a device, none."""
     try:
-        with open(path, "rb") as f:
-            f.seek(0, os.SEEK_END)
-            size = f.tell()
-            f.seek(max(0, size - max_bytes))
-            text = f.read().decode("utf-8", errors="replace")
-    except OSError:
+        text = tail_bytes(path, max_bytes).decode("utf-8", errors="replace")
+    except OSError:  # UnsafePathError included: a special file is never read
         return []
     return clean_log_lines(text)[-n:]
 
@@ -396,14 +538,17 @@ def run_status(record: RunRecord, alive_check: Callable[[int, float], bool] = pr
     )
 
 
+RESULTS_LIMIT = 32 << 20  # a row per epoch, ~100 columns with per-class mAP: far below this
+
+
 def read_results(save_dir: str | Path | None) -> tuple[list[str], list[list[float]]]:
     """results.csv as (stripped column names, rows of floats); empty before the first epoch ends."""
     if not save_dir:
         return [], []
     path = Path(save_dir) / "results.csv"
     try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except OSError:
+        text = read_limited(path, RESULTS_LIMIT).decode("utf-8", errors="replace")
+    except OSError:  # absent, a FIFO or device, or larger than any real results.csv
         return [], []
     rows = [ln.split(",") for ln in text.splitlines() if ln.strip()]
     if not rows:
@@ -483,20 +628,37 @@ class LogFollower:
     terminal would have left on screen.
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, tail_bytes: int | None = None) -> None:
+        """``tail_bytes``: start that far from the end (a screen needs the end of a huge log, not
+        gigabytes of its start); ``skipped`` then says how many bytes were left out."""
         self.path = Path(path)
         self.offset = 0
+        self.skipped = 0
         self._partial = b""
+        self._mid_line = False
+        if tail_bytes is not None and records.special_file_problem(self.path) is None:
+            with contextlib.suppress(OSError):
+                size = os.stat(self.path).st_size
+                if size > tail_bytes:
+                    self.offset = self.skipped = size - tail_bytes
+                    self._mid_line = True  # the first line read is cut: dropped
 
     def read(self, max_bytes: int = 4 << 20) -> list[str]:
+        """Lines appended since the last call, from at most ``max_bytes`` more of the file."""
         try:
-            with open(self.path, "rb") as f:
+            with open_regular(self.path) as f:  # a FIFO or /dev/zero is refused, never read
                 f.seek(self.offset)
                 chunk = f.read(max_bytes)
         except OSError:
             return []
         self.offset += len(chunk)
         data = self._partial + chunk
+        if self._mid_line:
+            nl = data.find(b"\n")
+            if nl < 0:
+                self._partial = b""
+                return []
+            data, self._mid_line = data[nl + 1 :], False
         cut = data.rfind(b"\n")
         if cut < 0:
             self._partial = data

@@ -13,6 +13,12 @@ from pathlib import Path
 
 import pytest
 
+from core.thirdparty import quiet_env
+
+# Tests import yolov5 directly too (and their subprocesses inherit this): ultralytics' banner and
+# settings file go to our cache dir, never the developer's ~/.config.
+quiet_env()
+
 ROOT = Path(__file__).resolve().parents[1]
 GENERATOR = ROOT / "tests" / "make_checkpoints.py"
 

@@ -32,6 +32,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from core.demo import build_checkpoint, model_yaml_path
+from core.thirdparty import quiet_env
+
+quiet_env()  # every yolov5/ultralytics import below: no banner, nothing in the user's home
 
 
 @contextlib.contextmanager

@@ -43,6 +43,8 @@ class YoloFreezeApp(App[int]):
     TITLE = "yolofreeze"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+q", "quit", "Quit at once (no question)", show=False),
+        # priority: from every screen and widget (Textual's own ctrl+c only says "press ctrl+q")
+        Binding("ctrl+c", "interrupt", "Quit", show=False, priority=True),
     ]
 
     def __init__(
@@ -66,6 +68,25 @@ class YoloFreezeApp(App[int]):
         self.estimator: Estimator = estimator
         self.estimate_delay = estimate_delay  # debounce after edits; negative switches estimates off
         self._loading_timer: Timer | None = None
+        self._quit_asked: Screen[Any] | None = None  # the "unsaved changes" question ctrl+c put up
+
+    def action_interrupt(self) -> None:
+        """ctrl+c: quit, asking first when the plan has unsaved changes; a second ctrl+c means it.
+
+        Never stops a training run: a launched run is detached and keeps going.
+        """
+        from tui.screens.confirm import ConfirmScreen
+        from tui.screens.main import MainScreen
+
+        main = next((s for s in self.screen_stack if isinstance(s, MainScreen)), None)
+        if main is None or main.plan.frozen == main.saved_frozen:
+            self.exit(0)
+            return
+        if self._quit_asked is not None and self.screen is self._quit_asked:
+            self.exit(0)
+            return
+        main.action_quit_app()
+        self._quit_asked = self.screen if isinstance(self.screen, ConfirmScreen) else None
 
     def on_mount(self) -> None:
         from tui.screens.loading import LoadingScreen

@@ -4,11 +4,17 @@ Importing torch and tracing a training step is CPU-bound Python: in a thread it 
 and the screen stops answering keys for seconds. A single spawned child keeps torch imported
 between estimates; a shared generation number lets a newer request cancel the running one
 (the estimator polls ``cancelled``), so the latest plan is never stuck behind a stale one.
+
+The child never writes to the user's terminal (Textual owns it; stray output would corrupt the
+screen): its stdout and stderr, file descriptors included, go to ``estimate-child.log`` in the cache
+dir, and yolov5/ultralytics are imported quietly (core.thirdparty).
 """
 
 from __future__ import annotations
 
 import multiprocessing
+import os
+import sys
 import threading
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
@@ -23,8 +29,39 @@ _generation: Any = None  # the child's view of the shared counter
 _infos: dict[str, ModelInfo] = {}
 
 
+LOG_NAME = "estimate-child.log"
+LOG_LIMIT = 1 << 20  # one estimate session's warnings are a few KiB; start afresh past this
+
+
+def child_log_path() -> Any:
+    from core.demo import cache_dir
+
+    return cache_dir() / LOG_NAME
+
+
+def _redirect_output() -> None:
+    """fds 1 and 2 (C code, subprocesses) and sys.stdout/sys.stderr all into the log."""
+    path = child_log_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fresh = path.stat().st_size > LOG_LIMIT
+    except OSError:
+        fresh = True
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | (os.O_TRUNC if fresh else 0), 0o644)
+    for target in (1, 2):
+        os.dup2(fd, target)
+    os.close(fd)
+    sys.stdout = open(1, "w", buffering=1, encoding="utf-8", errors="replace", closefd=False)  # noqa: SIM115
+    sys.stderr = open(2, "w", buffering=1, encoding="utf-8", errors="replace", closefd=False)  # noqa: SIM115
+    print(f"estimate child {os.getpid()} started", file=sys.stderr)
+
+
 def _init_child(generation: Any) -> None:
     global _generation
+    _redirect_output()
+    from core.thirdparty import quiet_env
+
+    quiet_env()
     _generation = generation
 
 

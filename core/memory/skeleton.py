@@ -25,14 +25,16 @@ import torch
 from torch.overrides import TorchFunctionMode
 from torch.utils._python_dispatch import TorchDispatchMode
 
+from core.memory.metacpu import FAST_META, IN_PLACE_NONE, MetaCpuMode, MetaCpuTensor
+from core.thirdparty import import_yolov5
+
+import_yolov5("yolov5.models.yolo")  # first, and quietly: ultralytics' banner and settings file
 with warnings.catch_warnings():  # yolov5 7.0 warns about pkg_resources on import
     warnings.simplefilter("ignore")
     from torch._subclasses.fake_tensor import FakeTensorMode
     from yolov5.models.yolo import Detect, DetectionModel
     from yolov5.utils.loss import ComputeLoss
     from yolov5.utils.torch_utils import ModelEMA
-
-from core.memory.metacpu import FAST_META, IN_PLACE_NONE, MetaCpuMode, MetaCpuTensor
 
 # yolov5's data/hyps/hyp.scratch-low.yaml: the values train.py uses unless told otherwise
 HYP = {

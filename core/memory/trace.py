@@ -31,7 +31,9 @@ from core.memory.cuda_autocast import CudaAutocastRules
 from core.memory.kinds import ACTIVATIONS, AMP_CACHE, EMA, GRADIENTS, OPTIMIZER, TEMPORARIES, WEIGHTS
 from core.memory.metacpu import storage_of
 from core.memory.skeleton import HYP, LABELS, Skeleton, _quiet, _real_targets, skeleton
+from core.thirdparty import import_yolov5
 
+import_yolov5("yolov5.utils.loss")  # through the one quiet import (skeleton already did; be explicit)
 with warnings.catch_warnings():  # yolov5 7.0 warns about pkg_resources on import
     warnings.simplefilter("ignore")
     from yolov5.utils.loss import ComputeLoss

@@ -1,7 +1,18 @@
-"""The design's import rules: core never loads Textual or Rich; the first screen never waits for torch."""
+"""The design's import rules, each checked in a fresh interpreter with an empty HOME and XDG dirs.
+
+- core never loads Textual or Rich; the first screen never waits for torch;
+- yolov5/ultralytics are imported only through core.thirdparty: nothing of theirs reaches stdout or
+  the user's home (a plain import, tried in the same clean home, provably does both);
+- ``estimate --json`` on a machine that never ran it prints JSON only.
+
+The environment is built from scratch, so the developer's ~/.config/Ultralytics (or its absence)
+cannot decide the outcome.
+"""
 
 from __future__ import annotations
 
+import json
+import os
 import pkgutil
 import subprocess
 import sys
@@ -10,9 +21,37 @@ from pathlib import Path
 import core
 
 ROOT = Path(__file__).resolve().parents[2]
+# anything that would point a library's config or our cache somewhere the test did not choose
+SCRUBBED = ("YOLO_", "YOLOV5_", "YOLOv5_", "MPLCONFIGDIR", "YOLOFREEZE_", "XDG_", "HOME")
 
 
-def test_core_modules_never_import_textual_or_rich() -> None:
+def clean_env(tmp_path: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(SCRUBBED)}
+    home = tmp_path / "home"
+    home.mkdir(exist_ok=True)
+    env["HOME"] = str(home)
+    for name in ("CONFIG", "CACHE", "DATA", "STATE"):
+        env[f"XDG_{name}_HOME"] = str(tmp_path / "xdg" / name.lower())
+    env["PYTHONWARNINGS"] = "ignore"
+    return env
+
+
+def run_python(code: str, tmp_path: Path, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, env=clean_env(tmp_path), timeout=timeout
+    )
+
+
+def home_files(tmp_path: Path) -> list[str]:
+    """Files in the user's HOME and XDG dirs, except our own cache dir (where we put theirs)."""
+    ours = tmp_path / "xdg" / "cache" / "yolofreeze-tui"
+    found = [*(tmp_path / "home").rglob("*"), *(tmp_path / "xdg").rglob("*")]
+    return sorted(
+        str(p.relative_to(tmp_path)) for p in found if p != ours.parent and ours not in (p, *p.parents)
+    )
+
+
+def test_core_modules_never_import_textual_or_rich(tmp_path: Path) -> None:
     names = [m.name for m in pkgutil.walk_packages(core.__path__, "core.")]
     code = (
         "import importlib, sys\n"
@@ -20,8 +59,9 @@ def test_core_modules_never_import_textual_or_rich() -> None:
         "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('textual', 'rich'))\n"
         "print(bad)\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
-    assert out.stdout.strip() == "[]"
+    out = run_python(code, tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "[]"
     assert len(names) >= 5
 
 
@@ -30,7 +70,7 @@ def test_core_modules_never_import_textual_or_rich() -> None:
 TORCH_SIDE = {"core.memory.trace", "core.memory.cuda_autocast", "core.memory.skeleton", "core.memory.metacpu"}
 
 
-def test_importing_core_does_not_import_torch() -> None:
+def test_importing_core_does_not_import_torch(tmp_path: Path) -> None:
     names = [m.name for m in pkgutil.walk_packages(core.__path__, "core.") if m.name not in TORCH_SIDE]
     assert {"core.checkpoint", "core.freeze", "core.memory.estimator", "core.launch", "core.runs"} <= set(names)
     code = (
@@ -38,5 +78,51 @@ def test_importing_core_does_not_import_torch() -> None:
         f"for n in {names!r}: importlib.import_module(n)\n"
         "print(sorted(m for m in ('torch', 'yolov5', 'ultralytics') if m in sys.modules))\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    out = run_python(code, tmp_path)
+    assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+    assert home_files(tmp_path) == []
+
+
+def test_a_plain_yolov5_import_would_print_and_write_home(tmp_path: Path) -> None:
+    """The control: what the quiet import prevents really happens in this clean home."""
+    out = run_python("import yolov5.models.yolo", tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "Creating new Ultralytics Settings" in out.stdout
+    assert "xdg/config/Ultralytics/settings.json" in home_files(tmp_path)
+
+
+def test_the_tracer_imports_yolov5_quietly_and_outside_home(tmp_path: Path) -> None:
+    code = "import core.memory.trace, core.memory.skeleton, sys; assert 'ultralytics' in sys.modules"
+    out = run_python(code, tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == ""
+    assert "Ultralytics" not in out.stderr
+    assert home_files(tmp_path) == []  # nothing of ultralytics', yolov5's or matplotlib's in HOME
+    cache = tmp_path / "xdg" / "cache" / "yolofreeze-tui"
+    assert (cache / "ultralytics-config" / "Ultralytics" / "settings.json").is_file()  # it went here
+
+
+def test_demo_checkpoint_build_is_quiet_and_outside_home(tmp_path: Path) -> None:
+    code = "import sys, pathlib; from core.demo import build_checkpoint as b; b('yolov5n', pathlib.Path(sys.argv[1]))"
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "n.pt")],
+        capture_output=True, text=True, cwd=ROOT, env=clean_env(tmp_path), timeout=180,
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == "" and (tmp_path / "n.pt").is_file()
+    assert home_files(tmp_path) == []
+
+
+def test_estimate_json_on_a_fresh_machine_prints_json_only(yolov5n: Path, tmp_path: Path) -> None:
+    env = clean_env(tmp_path)
+    out = subprocess.run(
+        [sys.executable, "-c", "from tui.cli import entry; entry()", "estimate", str(yolov5n),
+         "--preset", "backbone", "--batch", "8", "--img", "320", "--json"],
+        capture_output=True, text=True, cwd=ROOT, env=env, timeout=300,
+    )
+    assert out.returncode == 0, out.stderr
+    doc = json.loads(out.stdout)  # the whole of stdout is one JSON document: no banner before it
+    assert isinstance(doc, dict) and out.stdout.lstrip().startswith("{")
+    assert "Ultralytics" not in out.stderr
+    assert home_files(tmp_path) == []

@@ -86,8 +86,9 @@ async def test_runs_screen_lists_and_opens_a_run(tmp_path: Path) -> None:
     async with app.run_test(size=(140, 30)) as pilot:
         table = app.screen.query_one(DataTable)
         await wait_for(pilot, lambda: table.row_count == 2)
-        assert table.get_row_at(0)[0] == b.run_id and table.get_row_at(0)[2] == "crashed"
-        assert table.get_row_at(1)[2] == "finished"
+        # cells are plain Text (a record's strings are never markup): compare their text
+        assert str(table.get_row_at(0)[0]) == b.run_id and str(table.get_row_at(0)[2]) == "crashed"
+        assert str(table.get_row_at(1)[2]) == "finished"
         table.focus()
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, MonitorScreen))

@@ -13,4 +13,5 @@ COMMANDS = {
     "train": "launch YOLOv5 training with exactly the plan's parameters frozen",
     "runs": "list recorded training runs",
     "attach": "follow a live or finished run",
+    "stop": "stop a recorded run (its whole process group)",
 }

@@ -11,8 +11,17 @@ import sys
 import time
 from typing import TextIO
 
-from core.errors import EXIT_OK, EXIT_TRAINING_FAILED
-from core.runs import LogFollower, RunRecord, RunStatus, find_run, read_results, run_status, stop_run
+from core.errors import EXIT_OK, EXIT_TRAINING_FAILED, RunRecordError
+from core.runs import (
+    LogFollower,
+    RunRecord,
+    RunStatus,
+    find_run,
+    read_results,
+    record_problem,
+    run_status,
+    stop_run,
+)
 from core.verify import read_verdict
 
 
@@ -46,8 +55,9 @@ def describe_end(status: RunStatus) -> list[str]:
 
 
 def follow_plain(
-    record: RunRecord, out: TextIO = sys.stdout, poll: float = 0.5, stop_on_interrupt: bool = False
+    record: RunRecord, out: TextIO | None = None, poll: float = 0.5, stop_on_interrupt: bool = False
 ) -> RunStatus:
+    out = out or sys.stdout  # looked up now: a default bound at import outlives a replaced stdout
     follower = LogFollower(record.log)
     while True:
         try:
@@ -72,8 +82,17 @@ def follow_plain(
     return status
 
 
+def open_run(query: str) -> RunRecord:
+    """The run to follow; RunRecordError (exit 1, one line) when any of its files is damaged."""
+    record = find_run(query)
+    problem = record_problem(record)
+    if problem:
+        raise RunRecordError(f"run {record.run_id}: unreadable record: {problem}")
+    return record
+
+
 def run(args: argparse.Namespace) -> int:
-    record = find_run(args.run)
+    record = open_run(args.run)
     if args.plain or not sys.stdout.isatty():
         status = follow_plain(record)
         return EXIT_OK if status.state == "finished" else EXIT_TRAINING_FAILED

@@ -25,7 +25,17 @@ from textual.widgets import Footer, Static
 
 from core.errors import YoloFreezeError
 from core.gpu import GpuSample, SamplerThread, default_sampler, process_tree
-from core.runs import LogFollower, RunRecord, RunStatus, find_run, read_json, read_results, run_status, stop_run
+from core.runs import (
+    LogFollower,
+    RunRecord,
+    RunStatus,
+    find_run,
+    read_json,
+    read_results,
+    record_problem,
+    run_status,
+    stop_run,
+)
 from core.verify import read_verdict
 from tui.deps import AppDeps
 from tui.widgets.ending_banner import EndingBanner
@@ -40,6 +50,8 @@ from tui.widgets.train_progress import TrainProgress
 # shows the newest one at most this long after it was taken. Each screen update costs several ms
 # of Textual redrawing whatever changed, most of the monitor's CPU, so it runs at 1 Hz, not 2 Hz.
 UI_EVERY = 1.0
+# The log pane keeps 2000 lines; a few MiB from the end is plenty, and never gigabytes.
+LOG_TAIL_BYTES = 2 << 20
 
 
 class RunPolled(Message):
@@ -95,8 +107,9 @@ class MonitorScreen(Screen[None]):
         # always does, so its direct children are plain boxes: the title, the log (with its
         # scrollbars) and the footer are redrawn only when they themselves change.
         with Vertical(id="monitor-head"):
-            yield Static(f"run {self.run_id}", id="monitor-title")
-            yield Static("", id="nvml-note")
+            # record strings (paths, ids, errors) are shown as they are, never parsed as markup
+            yield Static(f"run {self.run_id}", id="monitor-title", markup=False)
+            yield Static("", id="nvml-note", markup=False)
         with Horizontal(id="monitor-top"):
             with VerticalScroll(id="monitor-left"):
                 yield Vertical(id="gpu-panels")
@@ -105,7 +118,7 @@ class MonitorScreen(Screen[None]):
                 yield TrainProgress()
                 yield MemoryCompare(id="memory-compare")
                 yield MetricsChart()
-        yield EndingBanner(id="ending")
+        yield EndingBanner(id="ending", markup=False)  # log lines are not markup
         with Vertical(id="log-box"):
             yield LogTail(id="log")
         with Vertical(id="footer-box"):
@@ -117,6 +130,14 @@ class MonitorScreen(Screen[None]):
             self.record = find_run(self.run_id, self.deps.state_dir)
         except YoloFreezeError as e:
             self.query_one("#monitor-title", Static).update(f"run {self.run_id}: {e}")
+            self.refresh_bindings()
+            return
+        problem = record_problem(self.record)
+        if problem:
+            # a damaged file is said once; nothing is followed that could lie or hang
+            self.query_one("#monitor-title", Static).update(f"run {self.run_id}: unreadable record: {problem}")
+            self.record = None
+            self.refresh_bindings()
             return
         r = self.record
         self.query_one("#monitor-title", Static).update(
@@ -148,8 +169,12 @@ class MonitorScreen(Screen[None]):
 
         worker = get_current_worker()
         assert self.record is not None
-        follower = LogFollower(self.record.log)
+        follower = LogFollower(self.record.log, tail_bytes=LOG_TAIL_BYTES)
         last_results_mtime = -1.0
+        # a huge log is shown from near its end; say what was left out, and where it is
+        head = [f"… {follower.skipped:,} earlier bytes of the log not shown: {self.record.log}"]
+        if not follower.skipped:
+            head = []
 
         while not worker.is_cancelled:
             try:  # the log is opened when its size differs from what was read, not every poll
@@ -157,6 +182,8 @@ class MonitorScreen(Screen[None]):
             except OSError:
                 size = -1
             lines = follower.read() if size != follower.offset else []
+            if head:
+                lines, head = head + lines, []
             status = run_status(self.record)
             results = None
             if status.save_dir:
@@ -242,7 +269,10 @@ class MonitorScreen(Screen[None]):
             self._show_run(event)
 
     def _show_run(self, event: RunPolled) -> None:
+        was_ended = self.status is not None and self.status.ended
         st = self.status = event.status
+        if st.ended != was_ended:
+            self.refresh_bindings()  # "Stop" leaves the footer once the run has ended
         p = st.progress
         self.query_one(TrainProgress).show(p, st.state)
         self.torch_reserved = (p.torch_reserved, p.torch_max_reserved)
@@ -262,6 +292,12 @@ class MonitorScreen(Screen[None]):
         self.query_one("#memory-compare", MemoryCompare).show(
             self.record.predicted_reserved, self.record.predicted_nvidia_smi, *self.torch_reserved, self.nvml_run
         )
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "stop":
+            # only a run that is still going can be stopped; the footer shows only keys that work
+            return self.record is not None and not (self.status is not None and self.status.ended)
+        return True
 
     def action_close(self) -> None:
         if len(self.app.screen_stack) > 1:

@@ -1,10 +1,15 @@
-"""Recorded runs, live and finished; Enter opens a run's monitor from its start."""
+"""Recorded runs, live and finished; Enter opens a run's monitor from its start.
+
+A damaged record is a row saying "unreadable record: why" under its folder name; it never empties
+the list or stops the app. Cells are plain Text: a record's strings are never read as markup.
+"""
 
 from __future__ import annotations
 
 import time
 from typing import ClassVar
 
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -12,12 +17,12 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
-from core.runs import RunStatus, list_runs, run_status
+from core.runs import RunStatus, UnreadableRun, run_status, scan_runs
 from tui.deps import AppDeps
 
 
 class RunsListed(Message):
-    def __init__(self, statuses: list[RunStatus]) -> None:
+    def __init__(self, statuses: list[RunStatus | UnreadableRun]) -> None:
         super().__init__()
         self.statuses = statuses
 
@@ -32,7 +37,7 @@ class RunsScreen(Screen[None]):
     def __init__(self, deps: AppDeps) -> None:
         super().__init__()
         self.deps = deps
-        self.statuses: list[RunStatus] = []
+        self.statuses: list[RunStatus | UnreadableRun] = []
 
     def compose(self) -> ComposeResult:
         yield Static("training runs (newest first)", id="runs-title")
@@ -49,8 +54,10 @@ class RunsScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="runs-list", description="reading run records")
     def load_runs(self) -> None:
-        runs = list_runs(self.deps.state_dir)
-        self.post_message(RunsListed([run_status(r) for r in reversed(runs)]))
+        entries = scan_runs(self.deps.state_dir)
+        self.post_message(
+            RunsListed([e if isinstance(e, UnreadableRun) else run_status(e) for e in reversed(entries)])
+        )
 
     @on(RunsListed)
     def show_runs(self, event: RunsListed) -> None:
@@ -58,9 +65,14 @@ class RunsScreen(Screen[None]):
         table = self.query_one("#runs-table", DataTable)
         table.clear()
         for st in event.statuses:
+            if isinstance(st, UnreadableRun):
+                when = time.strftime("%Y-%m-%d %H:%M", time.localtime(st.mtime))
+                cells = [st.run_id, when, st.message, "-", "-", "-", st.run_dir]
+                table.add_row(*(Text(c) for c in cells), key=st.run_id)
+                continue
             r, p = st.record, st.progress
             epoch = f"{p.epoch + 1}/{p.epochs}" if p.epochs and p.started else "-"
-            table.add_row(
+            cells = [
                 r.run_id,
                 time.strftime("%Y-%m-%d %H:%M", time.localtime(r.created)),
                 st.state,
@@ -68,8 +80,8 @@ class RunsScreen(Screen[None]):
                 r.device,
                 str(r.frozen),
                 st.save_dir or "-",
-                key=r.run_id,
-            )
+            ]
+            table.add_row(*(Text(c) for c in cells), key=r.run_id)
         if not event.statuses:
             self.query_one("#runs-title", Static).update("no recorded runs yet")
 
@@ -80,9 +92,14 @@ class RunsScreen(Screen[None]):
     def action_open(self) -> None:
         table = self.query_one("#runs-table", DataTable)
         if self.statuses and 0 <= table.cursor_row < len(self.statuses):
-            self.open_run(self.statuses[table.cursor_row].record.run_id)
+            st = self.statuses[table.cursor_row]
+            self.open_run(st.run_id if isinstance(st, UnreadableRun) else st.record.run_id)
 
     def open_run(self, run_id: str) -> None:
         from tui.screens.monitor import MonitorScreen
 
+        bad = next((s for s in self.statuses if isinstance(s, UnreadableRun) and s.run_id == run_id), None)
+        if bad is not None:
+            self.notify(f"run {run_id}: {bad.message}", severity="warning", markup=False)
+            return
         self.app.push_screen(MonitorScreen(run_id, self.deps))
