@@ -33,6 +33,7 @@ with warnings.catch_warnings():  # yolov5 7.0 warns about pkg_resources on impor
     from yolov5.utils.torch_utils import ModelEMA
 
 from core.memory.metacpu import FAST_META, IN_PLACE_NONE, MetaCpuMode, MetaCpuTensor
+from core.yamlgate import gated_cfg
 
 # yolov5's data/hyps/hyp.scratch-low.yaml: the values train.py uses unless told otherwise
 HYP = {
@@ -149,7 +150,8 @@ class _FastMetaBuild(TorchDispatchMode):  # type: ignore[no-untyped-call]
 def _skeleton(yaml_json: str, nc: int, engine: str) -> Skeleton:
     cfg = json.loads(yaml_json)
     with _quiet(), torch.no_grad(), _MetaFactories(), _FastMetaBuild():  # type: ignore[no-untyped-call]
-        model = _QuietDetectionModel(cfg, ch=3, nc=nc)
+        # parse_model eval()s YAML strings: only the gate's normalised copy may reach it
+        model = _QuietDetectionModel(gated_cfg(cfg), ch=3, nc=nc)
     detect = model.model[-1]
     if not isinstance(detect, Detect):
         raise TypeError(f"the model's last layer is {type(detect).__name__}, not Detect")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from core.errors import EXIT_OK, EXIT_USAGE
+from core.errors import EXIT_HOSTILE, EXIT_OK, EXIT_USAGE
 from core.freeze import FORMATS, export, write_atomic
 from tui.commands.common import add_checkpoint_argument, add_plan_arguments, open_checkpoint, resolve_plan
 
@@ -30,4 +30,14 @@ def run(args: argparse.Namespace) -> int:
         write_atomic(args.output, result.text)
     else:
         sys.stdout.write(result.text if result.text.endswith("\n") else result.text + "\n")
+    if info.hostile:
+        # the plan is only names, safe to use; the checkpoint itself is not: say so, exit 3
+        reasons = info.hostile_reasons
+        more = f" and {len(reasons) - 1} more" if len(reasons) > 1 else ""
+        print(
+            f"yolofreeze-tui: warning: {info.path} is hostile ({reasons[0]}{more}); the plan was "
+            "written, but never load this checkpoint with torch.load or yolov5",
+            file=sys.stderr,
+        )
+        return EXIT_HOSTILE
     return EXIT_OK
