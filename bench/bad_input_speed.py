@@ -18,6 +18,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from tests.hostile_corpus import broken_files, hostile_files  # noqa: E402
+from tests.yaml_payloads import write_payload_files  # noqa: E402
+
+
+def yaml_payload_files(outdir: Path, real: Path) -> dict[str, Path]:
+    """Clean-pickle checkpoints with a hostile model YAML (tests/yaml_payloads.py); markers in outdir."""
+    return {f"yaml-{name}": path for name, path in write_payload_files(real, outdir).items()}
 
 
 def main() -> None:
@@ -28,6 +34,7 @@ def main() -> None:
         base = Path(d)
         marker = base / "PWNED"
         files = {**broken_files(base / "broken", real), **hostile_files(base / "hostile", real, marker)}
+        files.update(yaml_payload_files(base / "yaml", real))
 
         def limit() -> None:
             resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
@@ -48,7 +55,8 @@ def main() -> None:
             worst = max(worst, wall)
             first = (r.stderr or r.stdout).strip().splitlines()[0].replace(str(path), "FILE")
             print(f"{name:<34} {r.returncode:>4} {wall:>7.3f}  {first[:90]}")
-        print(f"\n{len(files)} files; slowest {worst:.3f} s (target 2 s); payload ran: {marker.exists()}")
+        ran = marker.exists() or any(base.rglob("*.marker"))  # the YAML payloads' markers too
+        print(f"\n{len(files)} files; slowest {worst:.3f} s (target 2 s); payload ran: {ran}")
         print(f"machine: {os.cpu_count()} cores")
 
 
