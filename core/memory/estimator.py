@@ -154,6 +154,8 @@ def _model_key(info: ModelInfo) -> tuple[str, int, int]:
             "this checkpoint has no model YAML to rebuild the network from; "
             "the traced estimate needs one (YOLOv5 checkpoints carry it)"
         )
+    if info.kind == "ultralytics":  # another grammar (and another builder): not a yolov5 model
+        raise EstimateUnavailable("the traced estimate covers YOLOv5 models; this is an Ultralytics checkpoint")
     cfg = gated_cfg(info.yaml, info.path)  # the gate again: the skeleton builds only this copy
     nc = cfg.get("nc") or info.metadata.nc
     if not isinstance(nc, int) or nc < 1:
