@@ -52,6 +52,12 @@ def run_one(path: Path, out: Path, timeout: float = 60) -> tuple[int, float, int
         sink.seek(0)
         first = (sink.readline() or "").strip()
     return proc.returncode, wall, usage.ru_maxrss, first
+from tests.yaml_payloads import write_payload_files  # noqa: E402
+
+
+def yaml_payload_files(outdir: Path, real: Path) -> dict[str, Path]:
+    """Clean-pickle checkpoints with a hostile model YAML (tests/yaml_payloads.py); markers in outdir."""
+    return {f"yaml-{name}": path for name, path in write_payload_files(real, outdir).items()}
 
 
 def main() -> None:
@@ -69,6 +75,7 @@ def main() -> None:
                  **slow_but_valid_files(base / "valid")}
         if legacy is not None:
             files.update({f"{k}.pt": v for k, v in legacy_side_files(base / "legacy", legacy, markers).items()})
+        files.update(yaml_payload_files(base / "yaml", real))
         worst = 0.0
         worst_rss = 0
         print(f"{'file':<38} {'exit':>4} {'wall s':>7} {'RSS MiB':>8}  first line of output")
@@ -78,7 +85,7 @@ def main() -> None:
             worst_rss = max(worst_rss, rss)
             first = first.replace(str(path), "FILE")
             print(f"{name:<38} {rc:>4} {wall:>7.3f} {rss / 1024:>8.1f}  {first[:90]}")
-        ran = marker.exists() or any(markers.iterdir())
+        ran = marker.exists() or any(markers.iterdir()) or any(base.rglob("*.marker"))
         print(f"\n{len(files)} files; slowest {worst:.3f} s (target 2 s); max RSS {worst_rss / 1024:.1f} MiB "
               f"(target 512 MiB); payload ran: {ran}")
         print(f"machine: {os.cpu_count()} cores")

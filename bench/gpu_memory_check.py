@@ -46,14 +46,14 @@ def checkpoint(name: str) -> Path:
 
 
 def real_model(info: Any) -> Any:
-    import copy
+    from core.yamlgate import gated_cfg
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         from yolov5.models.yolo import DetectionModel
 
     with contextlib.redirect_stdout(io.StringIO()):
-        return DetectionModel(copy.deepcopy(info.yaml), ch=3, nc=info.yaml["nc"])
+        return DetectionModel(gated_cfg(info.yaml), ch=3, nc=info.yaml["nc"])
 
 
 def torchinfo_bytes(model: Any, batch: int, img: int) -> int:

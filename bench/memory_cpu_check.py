@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import copy
 import datetime
 import io
 import json
@@ -32,6 +31,7 @@ def real_saved_bytes(info: Any, frozen: frozenset[str], batch: int, img: int) ->
     import torch
 
     from core.memory import trace
+    from core.yamlgate import gated_cfg
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -39,7 +39,7 @@ def real_saved_bytes(info: Any, frozen: frozenset[str], batch: int, img: int) ->
         from yolov5.utils.loss import ComputeLoss
     nc = info.yaml["nc"]
     with contextlib.redirect_stdout(io.StringIO()):
-        model = DetectionModel(copy.deepcopy(info.yaml), ch=3, nc=nc)
+        model = DetectionModel(gated_cfg(info.yaml), ch=3, nc=nc)
     model.hyp = trace.HYP
     for name, p in model.named_parameters():
         p.requires_grad_(name not in frozen)

@@ -37,6 +37,7 @@ from core.safepickle import (
     scan_pickle,
     storage_type_of,
 )
+from core.yamlgate import YamlProblem
 
 LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 _SAFETENSORS_DTYPES = {
@@ -123,10 +124,17 @@ class ModelInfo:
     globals: tuple[str, ...]
     suspicious: tuple[str, ...]
     warnings: tuple[str, ...] = ()
+    # what the model-YAML gate refused: yolov5 would eval() these when building the model
+    yaml_problems: tuple[YamlProblem, ...] = ()
 
     @property
     def hostile(self) -> bool:
-        return bool(self.suspicious)
+        return bool(self.suspicious or self.yaml_problems)
+
+    @property
+    def hostile_reasons(self) -> tuple[str, ...]:
+        """One short line per reason: each code-referencing global, then each refused YAML value."""
+        return self.suspicious + tuple(f"model YAML {p.describe()}" for p in self.yaml_problems)
 
     @property
     def total_params(self) -> int:
@@ -180,11 +188,17 @@ class ModelInfo:
         return self.modules_by_path.get(path)
 
     def require_safe(self, action: str) -> None:
-        if self.hostile:
+        if self.suspicious:
             names = ", ".join(self.suspicious[:5])
             raise HostileCheckpointError(
                 f"{self.path}: refusing to {action}: the file references code that could run "
                 f"when loaded ({names})"
+            )
+        if self.yaml_problems:
+            more = len(self.yaml_problems) - 1
+            raise HostileCheckpointError(
+                f"{self.path}: refusing to {action}: its model YAML holds what yolov5 would run or "
+                f"cannot build: {self.yaml_problems[0].describe()}" + (f" (and {more} more)" if more else "")
             )
 
     def sha256(self) -> str:

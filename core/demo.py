@@ -48,15 +48,23 @@ def build_checkpoint(cfg: str | dict[str, Any], path: Path, nc: int = 80, seed: 
 
     DetectionModel = import_yolov5("yolov5.models.yolo").DetectionModel  # quiet, out of the user's home
 
+    import yaml
+
+    from core.yamlgate import gated_cfg
+
+    source = model_yaml_path(cfg) if isinstance(cfg, str) else None
+    raw = yaml.safe_load(source.read_text(encoding="utf-8")) if source is not None else cfg
     torch.manual_seed(seed)
-    cfg_arg: Any = str(model_yaml_path(cfg)) if isinstance(cfg, str) else cfg
     yolo_log = logging.getLogger("yolov5")
     level = yolo_log.level
     yolo_log.setLevel(logging.WARNING)  # its 30-line model table is noise on the user's terminal
     try:
-        model = DetectionModel(cfg_arg, ch=3, nc=nc)
+        # even a shipped YAML goes through the gate: one door for every build, no exceptions
+        model = DetectionModel(gated_cfg(raw, str(source or "model YAML")), ch=3, nc=nc)
     finally:
         yolo_log.setLevel(level)
+    if source is not None:
+        model.yaml_file = source.name  # what building from the path sets (yolov5's model summary uses it)
     model.names = [f"class{i}" for i in range(nc)] if nc != 80 else list(_COCO80)
     save_stripped(model, path, date=datetime.datetime(2026, 1, 1).isoformat())
     return path

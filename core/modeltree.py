@@ -22,6 +22,7 @@ from core.checkpoint import (
 )
 from core.errors import CheckpointError
 from core.safepickle import NumpyValue, Stub, TensorMeta
+from core.yamlgate import YamlProblem, check_model_yaml
 
 if TYPE_CHECKING:
     from core.checkpoint import _Raw
@@ -80,7 +81,15 @@ def extract_model(p: Path, size: int, raw: _Raw, warnings: list[str]) -> ModelIn
         globals=tuple(raw.globals_seen),
         suspicious=tuple(raw.suspicious),
         warnings=tuple(warnings),
+        yaml_problems=_yaml_problems(kind, yaml),
     )
+
+
+def _yaml_problems(kind: str, yaml: dict[str, Any] | None) -> tuple[YamlProblem, ...]:
+    """The gate's verdict on a YAML yolov5 could build (Ultralytics YAMLs are another grammar, never built)."""
+    if yaml is None or kind == "ultralytics":
+        return ()
+    return check_model_yaml(yaml).problems
 
 
 def _kind(qual: str, yaml: dict[str, Any] | None) -> str:

@@ -24,7 +24,6 @@ with these things added at patch points train.py already has:
 from __future__ import annotations
 
 import contextlib
-import copy
 import importlib
 import json
 import os
@@ -310,8 +309,12 @@ def build_input_checkpoint(src: str, out: Path, model_cls: Any) -> dict[str, int
     info = read_checkpoint(src)
     info.require_safe("train from it")  # the launcher checked too; the file may have changed since
     assert info.yaml is not None, "no model YAML"
+    from core.yamlgate import gated_cfg
+
     nc = info.metadata.nc or int(info.yaml.get("nc", 80))
-    model = model_cls(copy.deepcopy(info.yaml), ch=3, nc=nc)
+    # parse_model eval()s YAML strings: build from the gate's fresh copy, never the file's dict;
+    # train.py then copies this normalised YAML into last.pt/best.pt
+    model = model_cls(gated_cfg(info.yaml, src), ch=3, nc=nc)
     sd = {
         t.name: tensor_from_info(src, t) for t in (*info.parameters, *info.buffers) if t.location is not None
     }

@@ -21,6 +21,7 @@ from core.errors import UsageError, YoloFreezeError
 from core.memory.allocator import ReplayResult, replay
 from core.memory.analytic import OPTIMIZERS
 from core.memory.kinds import GRADIENTS, NAMES, TEMPORARIES
+from core.yamlgate import gated_cfg
 
 MIB = 1 << 20
 # What nvidia-smi shows beyond torch's reserved memory: the CUDA context (driver, kernels,
@@ -142,17 +143,27 @@ TRACE_BATCH = 2  # BatchNorm needs more than one value per channel at the smalle
 
 
 def _model_key(info: ModelInfo) -> tuple[str, int, int]:
-    """(YAML as JSON, number of classes, largest stride) or EstimateUnavailable."""
+    """(normalised YAML as JSON, number of classes, largest stride) or EstimateUnavailable.
+
+    A hostile file (code-referencing globals, or a YAML the gate refuses) raises
+    HostileCheckpointError here, before anything imports yolov5: every estimate path passes here.
+    """
+    info.require_safe("estimate memory for it")
     if not info.yaml or not isinstance(info.yaml.get("backbone"), list):
         raise EstimateUnavailable(
             "this checkpoint has no model YAML to rebuild the network from; "
             "the traced estimate needs one (YOLOv5 checkpoints carry it)"
         )
-    nc = info.yaml.get("nc") or info.metadata.nc
+    if info.kind == "ultralytics":  # another grammar (and another builder): not a yolov5 model
+        raise EstimateUnavailable("the traced estimate covers YOLOv5 models; this is an Ultralytics checkpoint")
+    cfg = gated_cfg(info.yaml, info.path)  # the gate again: the skeleton builds only this copy
+    nc = cfg.get("nc") or info.metadata.nc
     if not isinstance(nc, int) or nc < 1:
         raise EstimateUnavailable("the model YAML has no class count (nc)")
-    gs = 64 if len(info.yaml.get("anchors") or []) > 3 else 32  # P6 models add a stride-64 level
-    return json.dumps(info.yaml, sort_keys=True, default=str), nc, gs
+    anchors, head = cfg["anchors"], cfg["head"]
+    levels = len(anchors) if isinstance(anchors, list) else len(head[-1][0]) if isinstance(head[-1][0], list) else 3
+    gs = 64 if levels > 3 else 32  # P6 models add a stride-64 level
+    return json.dumps(cfg, sort_keys=True), nc, gs
 
 
 def _trace_pair(

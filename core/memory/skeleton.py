@@ -27,6 +27,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 from core.memory.metacpu import FAST_META, IN_PLACE_NONE, MetaCpuMode, MetaCpuTensor
 from core.thirdparty import import_yolov5
+from core.yamlgate import gated_cfg
 
 import_yolov5("yolov5.models.yolo")  # first, and quietly: ultralytics' banner and settings file
 with warnings.catch_warnings():  # yolov5 7.0 warns about pkg_resources on import
@@ -151,7 +152,8 @@ class _FastMetaBuild(TorchDispatchMode):  # type: ignore[no-untyped-call]
 def _skeleton(yaml_json: str, nc: int, engine: str) -> Skeleton:
     cfg = json.loads(yaml_json)
     with _quiet(), torch.no_grad(), _MetaFactories(), _FastMetaBuild():  # type: ignore[no-untyped-call]
-        model = _QuietDetectionModel(cfg, ch=3, nc=nc)
+        # parse_model eval()s YAML strings: only the gate's normalised copy may reach it
+        model = _QuietDetectionModel(gated_cfg(cfg), ch=3, nc=nc)
     detect = model.model[-1]
     if not isinstance(detect, Detect):
         raise TypeError(f"the model's last layer is {type(detect).__name__}, not Detect")

@@ -97,6 +97,8 @@ def test_detached_run_survives_its_launcher_and_freezes_exactly(yolov5n: Path, d
     # Next to the frozen parts, the same layers' trainable parameters did move.
     last = Path(status.save_dir or "") / "weights" / "last.pt"
     src, out_info = read_checkpoint(yolov5n), read_checkpoint(last)
+    # train.py copied the YAML we built from (the gate's copy) into last.pt: it passes the gate again
+    assert not out_info.hostile and out_info.yaml_problems == () and out_info.yaml is not None
     a = {t.name: t for t in src.parameters}
     b = {t.name: t for t in out_info.parameters}
     for name in ("model.8.cv2.bn.bias", "model.7.bn.bias"):

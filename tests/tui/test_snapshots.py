@@ -127,7 +127,8 @@ def test_error_screen(snap_compare: Any) -> None:
 
 def test_hostile_screen(snap_compare: Any, yolov5n: Path, tmp_path: Path) -> None:
     """A yolov5n whose data.pkl calls os.system: a red HOSTILE FILE banner names os.system and
-    says training is refused; the tree and summary work as for any file (all trainable)."""
+    says estimating and training are refused; the tree and summary work as for any file (all
+    trainable) and the estimate line says it was not run for a hostile file."""
     hostile = make_hostile(yolov5n, tmp_path / "hostile.pt")
     app = app_for(hostile)
     seen: dict[str, Any] = {}
@@ -142,3 +143,4 @@ def test_hostile_screen(snap_compare: Any, yolov5n: Path, tmp_path: Path) -> Non
     assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
     assert seen["suspicious"] == ("os.system",)
     assert "trainable 1.87M (100.0%)" in seen["summary"]
+    assert "not run for a hostile file" in seen["summary"]

@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
     if args.gpu_mem is not None and not args.gpu_mem > 0:
         raise UsageError(f"--gpu-mem must be more than 0 GiB, got {args.gpu_mem}")
     info = open_checkpoint(args)
-    info.require_safe("estimate memory for it")
+    info.require_safe("estimate memory for it")  # exit 3: the estimate would build (and run) it
     plan = resolve_plan(info, args)
     est = estimate_memory(info, plan.frozen, config)
     gpu_bytes = int(args.gpu_mem * (1 << 30)) if args.gpu_mem is not None else gpu_total_memory()

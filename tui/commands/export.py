@@ -31,7 +31,13 @@ def run(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(result.text if result.text.endswith("\n") else result.text + "\n")
     if info.hostile:
-        print(f"yolofreeze-tui: warning: {info.path} is hostile: references code that could run when loaded "
-              f"({', '.join(info.suspicious[:5])})", file=sys.stderr)
+        # the plan is only names, safe to use; the checkpoint itself is not: say so, exit 3
+        reasons = info.hostile_reasons
+        more = f" and {len(reasons) - 1} more" if len(reasons) > 1 else ""
+        print(
+            f"yolofreeze-tui: warning: {info.path} is hostile ({reasons[0]}{more}); the plan was "
+            "written, but never load this checkpoint with torch.load or yolov5",
+            file=sys.stderr,
+        )
         return EXIT_HOSTILE
     return EXIT_OK

@@ -29,6 +29,7 @@ def info_document(info: ModelInfo) -> dict[str, Any]:
         "model_class": info.model_class,
         "hostile": info.hostile,
         "suspicious_globals": list(info.suspicious),
+        "yaml_problems": [asdict(pr) for pr in info.yaml_problems],
         "globals": list(info.globals),
         "warnings": list(info.warnings),
         "total_params": info.total_params,
@@ -75,8 +76,10 @@ def print_summary(info: ModelInfo) -> None:
         out.write(f"epoch      {m.epoch}{' (stripped)' if m.epoch == -1 else ''}\n")
     for w in info.warnings:
         out.write(f"note       {w}\n")
-    if info.hostile:
+    if info.suspicious:
         out.write(f"HOSTILE    references code that could run when loaded: {', '.join(info.suspicious)}\n")
+    for pr in info.yaml_problems:  # yolov5 would eval() these when it builds the model
+        out.write(f"HOSTILE    model YAML {pr.describe()}\n")
     if info.layers:
         out.write(f"\n{'#':>3} {'section':<8} {'type':<10} {'from':<12} {'n':>2} {'params':>9}\n")
         for la in info.layers:

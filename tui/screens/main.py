@@ -127,7 +127,9 @@ class MainScreen(Screen[None]):
         )
         yield Static(title, id="title-bar", markup=False)
         if info.hostile:
-            yield HostileBanner(info.suspicious, id="hostile-banner")
+            yield HostileBanner(
+                info.suspicious, yaml_problems=tuple(pr.describe() for pr in info.yaml_problems), id="hostile-banner"
+            )
         # A plain container: stacked until the -wide breakpoint says side by side.
         with Container(id="body"):
             with Vertical(id="tree-panel"):
@@ -328,6 +330,11 @@ class MainScreen(Screen[None]):
         delay = self.yapp.estimate_delay
         if delay < 0:  # estimates switched off (tests that must not import torch)
             return
+        if self.info.hostile:
+            # an estimate builds the model: yolov5 would unpickle or eval() what the banner names
+            self.estimate_view = EstimateView("unavailable", None, "not run for a hostile file (see the banner)")
+            self.summary.show(estimate=self.estimate_view)
+            return
         self.estimate_view = EstimateView("estimating", self.estimate_view.estimate)
         self.summary.show(estimate=self.estimate_view)
         self._estimate_timer = self.set_timer(max(delay, 0.01), self._start_estimate)
@@ -474,7 +481,7 @@ class MainScreen(Screen[None]):
     def action_launch(self) -> None:
         if self.info.hostile:
             self.notify(
-                f"Training refused: this file references {', '.join(self.info.suspicious[:3])}.",
+                f"Training refused: this file references {', '.join(self.info.hostile_reasons[:3])}.",
                 severity="error",
                 title="Hostile checkpoint",
             )

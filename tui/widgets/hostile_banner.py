@@ -7,7 +7,7 @@ from textual.widgets import Static
 
 
 class HostileBanner(Static):
-    """Shown above the tree when ``info.hostile``; names the globals the file would run."""
+    """Shown above the tree when ``info.hostile``; names the globals or the YAML text the file would run."""
 
     DEFAULT_CSS = """
     HostileBanner {
@@ -19,12 +19,21 @@ class HostileBanner(Static):
     }
     """
 
-    def __init__(self, suspicious: tuple[str, ...], *, id: str | None = None) -> None:
-        names = ", ".join(suspicious[:4]) + (f" and {len(suspicious) - 4} more" if len(suspicious) > 4 else "")
+    def __init__(
+        self, suspicious: tuple[str, ...], *, yaml_problems: tuple[str, ...] = (), id: str | None = None
+    ) -> None:
+        parts: list[str] = []
+        if suspicious:
+            names = ", ".join(suspicious[:4]) + (f" and {len(suspicious) - 4} more" if len(suspicious) > 4 else "")
+            parts.append(f" it references code that would run if loaded: {names}. ")
+        if yaml_problems:  # already escaped and truncated by the gate
+            more = f" (and {len(yaml_problems) - 1} more)" if len(yaml_problems) > 1 else ""
+            parts.append(f" its model YAML holds what yolov5 would run when building it: {yaml_problems[0]}{more}. ")
         text = Text.assemble(
             ("⚠ HOSTILE FILE ", "bold reverse"),
-            f" it references code that would run if loaded: {names}. ",
-            ("Inspect, plan and export work; training is refused.", "not bold"),
+            *parts,
+            ("Inspect, plan and export work; estimating and training are refused.", "not bold"),
         )
         super().__init__(text, id=id)
         self.suspicious = suspicious
+        self.yaml_problems = yaml_problems
