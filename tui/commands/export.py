@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from core.errors import EXIT_OK, EXIT_USAGE
-from core.freeze import FORMATS, export, write_atomic
+from core.errors import EXIT_OK, EXIT_USAGE, UsageError
+from core.freeze import FORMATS, export
+from core.safeio import UnsafePathError, no_space_message, write_atomic
 from tui.commands.common import add_checkpoint_argument, add_plan_arguments, open_checkpoint, resolve_plan
 
 
@@ -27,7 +28,18 @@ def run(args: argparse.Namespace) -> int:
     if result.note:
         print(f"yolofreeze-tui: note: {result.note}", file=sys.stderr)
     if args.output:
-        write_atomic(args.output, result.text)
+        write_output(args.output, result.text)
     else:
         sys.stdout.write(result.text if result.text.endswith("\n") else result.text + "\n")
     return EXIT_OK
+
+
+def write_output(path: str, text: str) -> None:
+    """``-o``: a regular file only (safeio refuses a device, a directory, a FIFO or a symlink
+    rather than replacing it), written atomically with the umask's mode; failures are one line."""
+    try:
+        write_atomic(path, text)
+    except UnsafePathError as e:
+        raise UsageError(f"-o {path}: {e.strerror}") from None
+    except OSError as e:
+        raise UsageError(no_space_message(e, path) or f"-o {path}: cannot write: {e.strerror or e}") from None

@@ -5,6 +5,8 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
+from tui.format import safe_text
+
 
 class HostileBanner(Static):
     """Shown above the tree when ``info.hostile``; names the globals the file would run."""
@@ -20,7 +22,8 @@ class HostileBanner(Static):
     """
 
     def __init__(self, suspicious: tuple[str, ...], *, id: str | None = None) -> None:
-        names = ", ".join(suspicious[:4]) + (f" and {len(suspicious) - 4} more" if len(suspicious) > 4 else "")
+        more = f" and {len(suspicious) - 4} more" if len(suspicious) > 4 else ""
+        names = ", ".join(safe_text(s) for s in suspicious[:4]) + more  # names from the file: escaped
         text = Text.assemble(
             ("⚠ HOSTILE FILE ", "bold reverse"),
             f" it references code that would run if loaded: {names}. ",
