@@ -50,6 +50,15 @@ CLASS_PAYLOADS: dict[str, str] = {
     "markup_class": "Conv[link=https://evil.example]x[/link]",
 }
 
+# hostile ones: the Conv class replaced by an os attribute whose name carries the payload, so the
+# file is hostile to any reader (os.*) and the HOSTILE line itself must quote the payload
+HOSTILE_CLASS_PAYLOADS: dict[str, str] = {
+    "hostile_sgr_conceal": f"system{ESC}[8m",
+    "hostile_osc52": f"system{ESC}]52;c;{base64.b64encode(b'rm -rf ~').decode()}{BEL}",
+    "hostile_osc_title": f"system{ESC}]2;verdict clean{BEL}",
+    "hostile_erase_line": f"system\r{ESC}[2K{ESC}[1Averdict    clean",
+}
+
 
 def _binunicode(s: str) -> bytes:
     b = s.encode("utf-8", "surrogatepass")
@@ -78,7 +87,7 @@ def module_checkpoint(real: Path, dst: Path, payload: str) -> Path:
     return _rewrite(real, dst, _binunicode("conv"), _binunicode(payload))
 
 
-def class_checkpoint(real: Path, dst: Path, payload: str) -> Path:
+def class_checkpoint(real: Path, dst: Path, payload: str, module: str = "yolov5.models.common") -> Path:
     """``real`` whose pickle references class ``payload`` in yolov5.models.common instead of Conv.
 
     No such class exists, so the reader names it among the file's unknown globals (hostile) and
@@ -86,7 +95,7 @@ def class_checkpoint(real: Path, dst: Path, payload: str) -> Path:
     """
     assert "\n" not in payload
     old = b"cyolov5.models.common\nConv\n"
-    return _rewrite(real, dst, old, b"cyolov5.models.common\n" + payload.encode() + b"\n")
+    return _rewrite(real, dst, old, b"c" + module.encode() + b"\n" + payload.encode() + b"\n")
 
 
 def escape_files(outdir: Path, real: Path) -> dict[str, Path]:
@@ -99,4 +108,6 @@ def escape_files(outdir: Path, real: Path) -> dict[str, Path]:
         out[f"{name}.pt"] = module_checkpoint(real, outdir / f"{name}.pt", payload)
     for name, payload in CLASS_PAYLOADS.items():
         out[f"{name}.pt"] = class_checkpoint(real, outdir / f"{name}.pt", payload)
+    for name, payload in HOSTILE_CLASS_PAYLOADS.items():
+        out[f"{name}.pt"] = class_checkpoint(real, outdir / f"{name}.pt", payload, module="os")
     return out
