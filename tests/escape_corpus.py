@@ -35,9 +35,10 @@ PAYLOADS: dict[str, str] = {
     "markup": "[link=https://evil.example]person[/link][/]",
 }
 
-# what a module may be named instead of "conv" (all Conv blocks share the memoised key)
+# what a module may be named instead of "conv" (all Conv blocks share the memoised key); no dots,
+# which would split the name into module path components
 MODULE_PAYLOADS: dict[str, str] = {
-    "markup_module": "[link=https://evil.example]conv[/link][/]",
+    "markup_module": "[link=https://evil]conv[/link]",
     "close_tag_module": "[/]",
     "escape_module": f"conv{ESC}[8m{ESC}]0;pwned-title{BEL}",
 }
