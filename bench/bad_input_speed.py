@@ -4,7 +4,7 @@ Usage: python bench/bad_input_speed.py REAL_CHECKPOINT
 Each file runs through the real CLI (`inspect`) in a fresh process with a 2 GiB address-space
 limit, so an expanding bomb would fail here rather than pass. Then each block of CLI invocations
 (plans, presets, data YAMLs, special files, escape payloads, output errors) runs the same way,
-with its peak RSS (for a shell pipeline: the shell's, the CLI's is below it).
+with its peak RSS from GNU time (for a shell pipeline: the largest process of it).
 """
 
 from __future__ import annotations
@@ -163,11 +163,16 @@ def run_cases(title: str, cases: list[Case], base: Path) -> float:
     print(f"\n{title}\n{'case':<34} {'exit':>4} {'wall s':>7} {'RSS MiB':>8}  first line of stderr (or stdout)")
     for name, argv in cases:
         start = time.perf_counter()
-        with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-            proc = subprocess.Popen(argv, stdout=out, stderr=err, preexec_fn=_limit, cwd=ROOT)
-            rc, usage = _wait(proc.pid, 60.0)
+        with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err, \
+                tempfile.NamedTemporaryFile("r") as peak:
+            # GNU time reports the case's own peak RSS: a child's ru_maxrss starts from its forking
+            # parent's peak, and time's is a few MiB where ours would be tens
+            timer = ["/usr/bin/time", "-f", "%M", "-o", peak.name] if os.path.exists("/usr/bin/time") else []
+            proc = subprocess.Popen([*timer, *argv], stdout=out, stderr=err, preexec_fn=_limit, cwd=ROOT)
+            rc, _ = _wait(proc.pid, 60.0)
             wall = time.perf_counter() - start
-            rss = usage.ru_maxrss / 1024
+            text_peak = peak.read().strip().splitlines()
+            rss = int(text_peak[-1]) / 1024 if text_peak and text_peak[-1].isdigit() else float("nan")
             out.seek(0)
             err.seek(0)
             text = (err.read() or out.read()).decode("utf-8", "backslashreplace").strip()

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from core.checkpoint import ModelInfo, read_checkpoint
 from core.errors import UsageError
 from core.freeze import PRESETS_HELP, FreezePlan, load_plan_file, preset
+from tui.format import safe_text
 
 
 def whole_number(what: str, lo: int, hi: int) -> Callable[[str], int]:
@@ -85,7 +86,7 @@ def resolve_plan(info: ModelInfo, args: argparse.Namespace) -> FreezePlan:
     if getattr(args, "plan", None):
         imported = load_plan_file(info, args.plan)
         for w in imported.warnings:
-            print(f"yolofreeze-tui: note: {w}", file=sys.stderr)
+            print(f"yolofreeze-tui: note: {safe_text(w)}", file=sys.stderr)  # quotes the plan file
         return imported.plan
     return preset(info, getattr(args, "preset", None) or "none")
 

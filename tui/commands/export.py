@@ -9,6 +9,7 @@ from core.errors import EXIT_OK, EXIT_USAGE, UsageError
 from core.freeze import FORMATS, export
 from core.safeio import UnsafePathError, no_space_message, write_atomic
 from tui.commands.common import add_checkpoint_argument, add_plan_arguments, open_checkpoint, resolve_plan
+from tui.format import safe_text
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -23,10 +24,10 @@ def run(args: argparse.Namespace) -> int:
     plan = resolve_plan(info, args)
     result = export(plan, args.format)
     if not result.exact or not result.text:
-        print(f"yolofreeze-tui: {result.note}", file=sys.stderr)
+        print(f"yolofreeze-tui: {safe_text(result.note)}", file=sys.stderr)  # quotes names from the file
         return EXIT_USAGE
     if result.note:
-        print(f"yolofreeze-tui: note: {result.note}", file=sys.stderr)
+        print(f"yolofreeze-tui: note: {safe_text(result.note)}", file=sys.stderr)
     if args.output:
         write_output(args.output, result.text)
     else:

@@ -21,6 +21,7 @@ from tui.commands.common import (
     resolve_plan,
     whole_number,
 )
+from tui.format import safe_text
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -81,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
     v = validate(opts, info=info)
     if not v.ok:
         for prob in v.problems:
-            print(f"yolofreeze-tui: {prob.field}: {prob.message}", file=sys.stderr)
+            print(f"yolofreeze-tui: {prob.field}: {safe_text(prob.message)}", file=sys.stderr)  # quotes files
         return v.exit_code
     record = launch(opts, validation=v)
     bn = "frozen BatchNorm layers kept in eval mode" if opts.bn_eval else "BatchNorm policy off"
