@@ -4,21 +4,116 @@ YOLOv5 finds these problems late (after importing torch and building the model) 
 a missing ``val`` folder makes its ``check_dataset`` run the YAML's ``download:`` entry, which is
 arbitrary Python or a network download. So everything is checked here first, and the training gets a
 normalised copy of the YAML with absolute paths and no ``download:`` key.
+
+Every file named by a data YAML is untrusted: the YAML itself, image-list .txt files and label files
+are read through core.safeio (a FIFO, a device or a directory is refused before a byte is read, and
+each kind of file has a size bound), and YAML is parsed by ``load_yaml_file``, which refuses an
+alias bomb ("billion laughs") before building anything from it.
 """
 
 from __future__ import annotations
 
+import errno
+import math
 import os
 import random
+import stat
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from core.safeio import UnsafePathError, open_regular, read_limited
+
 IMAGE_SUFFIXES = frozenset(
     {".bmp", ".dng", ".jpeg", ".jpg", ".mpo", ".png", ".tif", ".tiff", ".webp", ".pfm"}
 )
 DEMO_DATASET_VERSION = "1"
+# Bounds far above any real file of each kind (ImageNet's data YAML is ~30 KiB, a COCO label file
+# a few KiB, Objects365's image list ~100 MiB) and far below what would take seconds or gigabytes.
+MAX_YAML_BYTES = 1024 * 1024
+MAX_YAML_NODES = 200_000  # counted with every alias expanded: what a tree walk of the result would visit
+MAX_IMAGE_LIST_BYTES = 512 * 1024 * 1024
+MAX_LABEL_BYTES = 16 * 1024 * 1024
+
+
+class YamlRefused(ValueError):
+    """A YAML file that is not read: not a regular file, too large, an alias bomb, too deep."""
+
+
+def load_yaml_file(path: str | os.PathLike[str], limit: int = MAX_YAML_BYTES) -> Any:
+    """``yaml.safe_load`` of a file, with the file and the document bounded.
+
+    Raises YamlRefused with a one-line reason for a special file, an oversize file, non-UTF-8 text,
+    a document whose expanded size (aliases counted at every use) is over MAX_YAML_NODES, or one
+    nested too deeply; yaml.YAMLError for a syntax error; OSError (FileNotFoundError …) as usual.
+    """
+    import yaml
+
+    try:
+        text = read_limited(path, limit).decode("utf-8")
+    except UnsafePathError as e:
+        raise YamlRefused(str(e.strerror)) from None
+    except UnicodeDecodeError as e:
+        raise YamlRefused(f"not UTF-8 text (byte {e.start})") from None
+    loader_cls = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    loader = loader_cls(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _check_expansion(node)
+        return loader.construct_document(node)
+    except RecursionError:
+        raise YamlRefused("nested too deeply") from None
+    except (ValueError, OverflowError, MemoryError) as e:  # e.g. an integer of 5,000 digits
+        if isinstance(e, YamlRefused):
+            raise
+        raise YamlRefused(f"a value cannot be read ({type(e).__name__})") from None
+    finally:
+        loader.dispose()
+
+
+def _check_expansion(root: Any) -> None:
+    """Refuse a node graph whose tree expansion is over MAX_YAML_NODES (or that is recursive).
+
+    Aliases make the composed graph share nodes, so it stays small while anything that walks the
+    loaded data as a tree (str() of a list, yaml.safe_dump, yolov5's own checks) would visit
+    10**9 items. Sizes are memoised per node, so this costs one visit per distinct node.
+    """
+    size: dict[int, int] = {}
+    on_path: set[int] = set()
+    stack: list[tuple[Any, bool]] = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        key = id(node)
+        children = _children(node)
+        if done:
+            on_path.discard(key)
+            total = 1 + sum(size[id(c)] for c in children)
+            if total > MAX_YAML_NODES:
+                raise YamlRefused(
+                    f"expands to more than {MAX_YAML_NODES:,} items through anchors and aliases (an alias bomb)"
+                )
+            size[key] = total
+            continue
+        if key in size:
+            continue
+        if key in on_path:
+            raise YamlRefused("an alias refers to a node that contains it (a recursive document)")
+        on_path.add(key)
+        stack.append((node, True))
+        stack.extend((c, False) for c in children if id(c) not in size)
+
+
+def _children(node: Any) -> list[Any]:
+    import yaml
+
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [x for pair in node.value for x in pair]
+    return []
 
 
 @dataclass(frozen=True)
@@ -58,18 +153,39 @@ def _names(data: dict[str, Any]) -> tuple[list[str] | None, str | None]:
 
 
 def _image_files(root: Path) -> list[Path]:
-    """Images under a folder (recursively), or listed in a .txt file, as YOLOv5 reads them."""
+    """Images under a folder (recursively), or listed in a .txt file, as YOLOv5 reads them.
+
+    An image list must be a regular file of at most MAX_IMAGE_LIST_BYTES (UnsafePathError otherwise,
+    raised before reading); it is read a line at a time.
+    """
     if root.is_dir():
         return sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
     out: list[Path] = []
-    with open(root, encoding="utf-8", errors="replace") as f:
-        for line in f:
-            line = line.strip()
+    with open_regular(root) as raw:
+        size = os.fstat(raw.fileno()).st_size
+        if size > MAX_IMAGE_LIST_BYTES:
+            limit = f"over the {MAX_IMAGE_LIST_BYTES:,}-byte limit for an image list"
+            raise UnsafePathError(errno.EFBIG, f"refused: {size:,} bytes, {limit}", str(root))
+        for raw_line in raw:
+            line = raw_line.decode("utf-8", errors="replace").strip()
             if line:
                 p = Path(line) if os.path.isabs(line) else root.parent / line
                 if p.suffix.lower() in IMAGE_SUFFIXES:
                     out.append(p)
     return out
+
+
+def _not_regular(path: Path) -> str | None:
+    """Why ``path`` (an image or a label) is not a regular file yolov5 could read, or None."""
+    try:
+        mode = os.stat(path).st_mode
+    except (OSError, ValueError):
+        return None  # missing: reported as a missing label / left to yolov5's own check
+    if stat.S_ISREG(mode):
+        return None
+    from core.safeio import describe_mode
+
+    return describe_mode(mode)
 
 
 def label_path(image: Path) -> Path:
@@ -82,15 +198,28 @@ def label_path(image: Path) -> Path:
     return Path(s[:i] + sb + s[i + len(sa) :]).with_suffix(".txt")
 
 
+def _exists(p: Path) -> bool:
+    try:
+        return p.exists()
+    except (OSError, ValueError):  # a name too long, a NUL byte: not a path that exists
+        return False
+
+
 def _resolve(value: str, bases: Iterable[Path]) -> tuple[Path | None, list[Path]]:
     tried: list[Path] = []
-    p = Path(os.path.expanduser(value))
+    try:
+        p = Path(os.path.expanduser(value))
+    except (OSError, ValueError):
+        return None, [Path(value[:200])]
     if p.is_absolute():
-        return (p if p.exists() else None), [p]
+        return (p if _exists(p) else None), [p]
     for base in bases:
-        cand = (base / p).resolve()
+        try:
+            cand = (base / p).resolve()
+        except (OSError, ValueError, RuntimeError):
+            continue
         tried.append(cand)
-        if cand.exists():
+        if _exists(cand):
             return cand, tried
     return None, tried
 
@@ -102,12 +231,15 @@ def check_data_yaml(
     import yaml
 
     p = Path(path).expanduser()
-    if not p.is_file():
-        return DataCheck(p, (Problem("data", f"data YAML not found: {p}"),))
     try:
-        with open(p, encoding="utf-8") as f:
-            data = yaml.safe_load(f)
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
+        data = load_yaml_file(p)
+    except FileNotFoundError:
+        return DataCheck(p, (Problem("data", f"data YAML not found: {p}"),))
+    except YamlRefused as e:
+        return DataCheck(p, (Problem("data", f"data YAML {p}: {e}"),))
+    except OSError as e:
+        return DataCheck(p, (Problem("data", f"data YAML {p}: cannot read: {e.strerror or e}"),))
+    except yaml.YAMLError as e:
         where = getattr(e, "problem_mark", None)
         at = f" (line {where.line + 1})" if where is not None else ""
         return DataCheck(p, (Problem("data", f"{p.name}: not valid YAML{at}: {type(e).__name__}"),))
@@ -121,8 +253,8 @@ def check_data_yaml(
     if names is not None and "nc" in data:
         try:
             nc_declared = int(data["nc"])
-        except (TypeError, ValueError):
-            problems.append(Problem("data", f"{p.name}: nc: {data['nc']!r} is not a whole number"))
+        except (TypeError, ValueError, OverflowError):
+            problems.append(Problem("data", f"{p.name}: nc: {str(data['nc'])[:40]!r} is not a whole number"))
         else:
             if nc_declared != len(names):
                 problems.append(
@@ -168,11 +300,24 @@ def check_data_yaml(
                     )
                 )
                 continue
-            images = _image_files(where)
+            try:
+                images = _image_files(where)
+            except UnsafePathError as e:
+                problems.append(Problem("data", f"{p.name}: {split}: image list {where}: {e.strerror}"))
+                continue
+            except OSError as e:
+                problems.append(Problem("data", f"{p.name}: {split}: cannot read {where}: {e.strerror or e}"))
+                continue
             if not images:
                 problems.append(Problem("data", f"{p.name}: {split}: no images in {where}"))
                 continue
             sample = images[:max_label_files]
+            odd = next(((im, why) for im in sample if (why := _not_regular(im))), None)
+            odd = odd or next(((lb, why) for im in sample if (why := _not_regular(lb := label_path(im)))), None)
+            if odd:
+                # yolov5's loaders would block on a FIFO or read a device forever
+                problems.append(Problem("data", f"{p.name}: {split}: {odd[0]} is {odd[1]}, not a regular file"))
+                continue
             with_labels = [im for im in sample if label_path(im).is_file()]
             if not with_labels:
                 problems.append(
@@ -210,7 +355,7 @@ def _bad_label(images: list[Path], nc: int) -> str | None:
     for im in images:
         lp = label_path(im)
         try:
-            text = lp.read_text(encoding="utf-8", errors="replace")
+            text = read_limited(lp, MAX_LABEL_BYTES).decode("utf-8", errors="replace")
         except OSError as e:
             return f"cannot read {lp}: {e.strerror}"
         for n, line in enumerate(text.splitlines(), 1):
@@ -224,7 +369,7 @@ def _bad_label(images: list[Path], nc: int) -> str | None:
             if len(values) < 5:
                 return f"{lp}:{n}: expected 'class x y w h'"
             cls = values[0]
-            if cls != int(cls) or not 0 <= cls < nc:
+            if not math.isfinite(cls) or cls != int(cls) or not 0 <= cls < nc:
                 return f"{lp}:{n}: class {parts[0]} is outside 0..{nc - 1} (names lists {nc})"
     return None
 

@@ -9,10 +9,10 @@ modules or single parameters; each export format says what it cannot express.
 from __future__ import annotations
 
 import ast
+import io
 import json
 import os
 import re
-import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -21,18 +21,20 @@ from typing import Any
 
 from core.checkpoint import ModelInfo
 from core.errors import PlanError
+from core.safeio import UnsafePathError, read_limited
+from core.safeio import write_atomic as write_atomic  # the one atomic writer; callers import it from here too
 
 FORMATS = ("yolov5", "python", "ultralytics", "json", "names")
 PRESETS_HELP = "none, backbone, all, first:N, layers:i,j,k"
 PLAN_FILE_TAG = "yolofreeze-plan"
-
-
-def yolov5_prefixes(freeze: Sequence[int]) -> list[str]:
-    """The prefix list train.py builds from its ``--freeze`` numbers."""
-    if not freeze:
-        return []
-    layers = list(freeze) if len(freeze) > 1 else list(range(freeze[0]))
-    return [f"model.{x}." for x in layers]
+# A real plan file is kilobytes (every parameter name of yolov5x as JSON is ~40 KiB); the bound
+# only has to stop /dev/zero-like inputs and keep the parse of the worst file under ~0.5 GiB.
+MAX_PLAN_BYTES = 16 * 1024 * 1024
+# Entries in a list plan (python/ultralytics/--freeze): far more than any model needs, small enough
+# that ast.literal_eval of the worst file stays fast and small.
+MAX_PLAN_ENTRIES = 100_000
+_MAX_DIGITS = 18  # beyond this a layer number is out of range for any file (and int() would be slow)
+_LAYER_RX = re.compile(r"model\.([0-9]+)\.")
 
 
 def matches(name: str, prefixes: Iterable[str]) -> bool:
@@ -119,6 +121,66 @@ def plan_from_prefixes(info: ModelInfo, prefixes: Iterable[str]) -> FreezePlan:
     return FreezePlan(info, frozenset(matched_names(info, list(prefixes))))
 
 
+def _below(digits: str, n: int) -> bool:
+    """``int(digits) < n`` for the canonical spelling train.py writes (no leading zeros)."""
+    if len(digits) > 1 and digits[0] == "0":
+        return False  # "model.007." is not "model.7.": no prefix f"model.{x}." can match it
+    limit = str(n)
+    return len(digits) < len(limit) or (len(digits) == len(limit) and digits < limit)
+
+
+def first_n_names(info: ModelInfo, n: int) -> frozenset[str]:
+    """What ``--freeze N`` freezes (prefixes ``model.0.`` … ``model.{N-1}.``), without building them.
+
+    train.py's rule is "some ``model.{x}.`` with x < N occurs in the name"; scanning each name for
+    ``model.<digits>.`` gives exactly that in time linear in the names, however large N is (a file
+    may number a layer 200,000,000: ``range(N)`` would be gigabytes).
+    """
+    if n <= 0:
+        return frozenset()
+    return frozenset(
+        p.name for p in info.parameters if any(_below(m.group(1), n) for m in _LAYER_RX.finditer(p.name))
+    )
+
+
+def layer_bounds(info: ModelInfo) -> tuple[int, int] | None:
+    """(lowest, highest) top-level layer number the file holds, or None without numbered layers."""
+    if not info.layers:
+        return None
+    idx = [la.index for la in info.layers]
+    return min(idx), max(idx)
+
+
+def _check_first_n(info: ModelInfo, n: int, what: str) -> None:
+    bounds = layer_bounds(info)
+    hi = bounds[1] + 1 if bounds else 0
+    if not 0 <= n <= hi:
+        raise PlanError(f"{what} takes 0..{hi} for this model, got {n}")
+
+
+def _check_layers(info: ModelInfo, idx: Sequence[int], what: str) -> list[int]:
+    """The distinct layer numbers, each checked against the layers the file holds."""
+    bounds = layer_bounds(info)
+    if bounds is None:
+        raise PlanError(f"{what}: this checkpoint has no numbered layers (model.N.)")
+    lo, hi = bounds
+    bad = next((i for i in idx if not lo <= i <= hi), None)
+    if bad is not None:
+        raise PlanError(f"{what} takes layer numbers {lo}..{hi} for this model, got {bad}")
+    return sorted(set(idx))
+
+
+def plan_for_freeze_numbers(info: ModelInfo, nums: Sequence[int], what: str = "--freeze") -> FreezePlan:
+    """train.py's ``--freeze`` numbers (one: the first N layers; more: a list), checked against the model."""
+    if not nums:
+        return FreezePlan(info, frozenset())
+    if len(nums) == 1:
+        _check_first_n(info, nums[0], f"{what} N")
+        return FreezePlan(info, first_n_names(info, nums[0]))
+    layers = _check_layers(info, nums, what)
+    return plan_from_prefixes(info, [f"model.{i}." for i in layers])
+
+
 def detect_layer_index(info: ModelInfo) -> int | None:
     """Index of the output (Detect/Segment) layer: the last top-level layer."""
     return info.layers[-1].index if info.layers else None
@@ -135,30 +197,42 @@ def preset(info: ModelInfo, spec: str) -> FreezePlan:
             raise PlanError(
                 "backbone preset: this checkpoint has no model YAML and no SPPF layer to tell where the backbone ends"
             )
-        return plan_from_prefixes(info, yolov5_prefixes([n]))
+        return FreezePlan(info, first_n_names(info, n))
     if s == "all":
         last = detect_layer_index(info)
         if last is None:
             raise PlanError("all preset: this checkpoint has no numbered layers (model.N.)")
-        return plan_from_prefixes(info, yolov5_prefixes([last]))
+        return FreezePlan(info, first_n_names(info, last))
     if s.startswith("first:"):
         n = _int(s[6:], spec)
         if n < 0:
             raise PlanError(f"preset {spec!r}: N must be 0 or more")
-        return plan_from_prefixes(info, yolov5_prefixes([n]))
+        _check_first_n(info, n, "first:N")
+        return FreezePlan(info, first_n_names(info, n))
     if s.startswith("layers:"):
-        idx = [_int(x, spec) for x in s[7:].split(",") if x.strip()]
+        parts = [x for x in s[7:].split(",") if x.strip()]
+        if len(parts) > MAX_PLAN_ENTRIES:
+            raise PlanError(f"preset layers: lists {len(parts):,} layers; this model has {len(info.layers)}")
+        idx = [_int(x, spec) for x in parts]
         if not idx:
             raise PlanError(f"preset {spec!r}: name at least one layer")
-        return plan_from_prefixes(info, [f"model.{i}." for i in idx])
-    raise PlanError(f"unknown preset {spec!r}; use one of: {PRESETS_HELP}")
+        return plan_from_prefixes(info, [f"model.{i}." for i in _check_layers(info, idx, "layers:")])
+    raise PlanError(f"unknown preset {_short(spec)!r}; use one of: {PRESETS_HELP}")
+
+
+def _short(text: str, n: int = 40) -> str:
+    """User text quoted in a message: cut, so a 16 MiB argument is not echoed back whole."""
+    return text if len(text) <= n else text[: n - 1] + "…"
 
 
 def _int(text: str, spec: str) -> int:
-    try:
-        return int(text.strip())
-    except ValueError:
-        raise PlanError(f"preset {spec!r}: {text.strip()!r} is not a whole number") from None
+    t = text.strip()
+    if not re.fullmatch(r"[+-]?[0-9]+", t):
+        raise PlanError(f"preset {_short(spec)!r}: {_short(t)!r} is not a whole number")
+    digits = t.lstrip("+-")
+    if len(digits) > _MAX_DIGITS:  # out of range for any model; say so without int() on 5,000 digits
+        raise PlanError(f"preset {_short(spec)!r}: {_short(t)} is out of range for this model")
+    return int(t)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -322,23 +396,6 @@ def plan_document(plan: FreezePlan, sha256: str | None = None) -> dict[str, Any]
     }
 
 
-def write_atomic(path: str | os.PathLike[str], text: str) -> None:
-    """Write a file so that a reader never sees half of it, and a failure leaves the old one."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 # ---------------------------------------------------------------------------------------------
 # imports
 
@@ -369,29 +426,38 @@ def detect_format(text: str) -> str:
 
 
 def import_plan(info: ModelInfo, text: str, fmt: str | None = None) -> ImportedPlan:
-    """Parse an exported plan in any format back into a plan for ``info``."""
+    """Parse an exported plan in any format back into a plan for ``info``.
+
+    Every layer number is checked against the layers the file holds (out of range: PlanError with
+    the valid range) and nothing is built in proportion to a number in the text, only to its length.
+    """
     fmt = fmt or detect_format(text)
     warnings: list[str] = []
     if fmt == "yolov5":
         body = text.strip().removeprefix("--freeze").replace("=", " ")
-        try:
-            nums = [int(x) for x in body.split()]
-        except ValueError:
-            raise PlanError("yolov5 plan: --freeze takes whole numbers") from None
-        return ImportedPlan(plan_from_prefixes(info, yolov5_prefixes(nums)), fmt)
+        tokens = body.split()
+        if len(tokens) > MAX_PLAN_ENTRIES:
+            raise PlanError(f"yolov5 plan: {len(tokens):,} numbers; this model has {len(info.layers)} layers")
+        nums = [_plan_int(x) for x in tokens]
+        return ImportedPlan(plan_for_freeze_numbers(info, nums, "yolov5 plan: --freeze"), fmt)
     if fmt in ("python", "ultralytics"):
         body = re.sub(r"^\s*freeze\s*=\s*", "", text.strip())
+        if body.count(",") >= MAX_PLAN_ENTRIES:
+            raise PlanError(f"{fmt} plan: more than {MAX_PLAN_ENTRIES:,} entries; not a plan for this model")
         try:
             items = ast.literal_eval(body)
-        except (ValueError, SyntaxError):
+        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
             raise PlanError(f"{fmt} plan: not a list literal") from None
         if not isinstance(items, list):
             raise PlanError(f"{fmt} plan: expected a list")
         if fmt == "ultralytics":
-            if len(items) == 1 and isinstance(items[0], int):
-                prefixes = [f"model.{x}." for x in range(items[0])]
-            else:
-                prefixes = [f"model.{x}." for x in items]
+            ints = [x for x in items if isinstance(x, int) and not isinstance(x, bool)]
+            if len(items) == 1 and ints:
+                _check_first_n(info, ints[0], "ultralytics plan: freeze=[N]")
+                return ImportedPlan(FreezePlan(info, first_n_names(info, ints[0])), fmt)
+            if ints:
+                _check_layers(info, ints, "ultralytics plan: freeze=")
+            prefixes = [f"model.{x}." for x in items]
         else:
             prefixes = [str(x) for x in items]
         return ImportedPlan(plan_from_prefixes(info, prefixes), fmt)
@@ -400,36 +466,66 @@ def import_plan(info: ModelInfo, text: str, fmt: str | None = None) -> ImportedP
             doc = json.loads(text)
         except json.JSONDecodeError as e:
             raise PlanError(f"plan file is not valid JSON (line {e.lineno})") from None
+        except RecursionError:
+            raise PlanError("plan file is not a plan: JSON nested too deeply") from None
+        except (ValueError, MemoryError):  # e.g. an integer of 5,000 digits
+            raise PlanError("plan file is not valid JSON (a value is out of range)") from None
         if not isinstance(doc, dict) or doc.get("format") != PLAN_FILE_TAG:
             raise PlanError("not a yolofreeze plan file (missing \"format\": \"yolofreeze-plan\")")
         names = doc.get("frozen")
         if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
             raise PlanError("plan file: \"frozen\" must be a list of parameter names")
         ck = doc.get("checkpoint") or {}
-        if isinstance(ck, dict) and ck.get("file") and ck.get("file") != os.path.basename(info.path):
-            warnings.append(f"plan was made for {ck.get('file')}; applied by parameter name")
+        made_for = ck.get("file") if isinstance(ck, dict) else None
+        if made_for and made_for != os.path.basename(info.path):
+            warnings.append(f"plan was made for {_short(str(made_for), 120)}; applied by parameter name")
         return ImportedPlan(_by_names(info, names), fmt, tuple(warnings))
     if fmt == "names":
-        names = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
-        return ImportedPlan(_by_names(info, names), fmt)
-    raise PlanError(f"unknown format {fmt!r}; use one of: {', '.join(FORMATS)}")
+        lines = (ln.strip() for ln in io.StringIO(text))  # one line at a time: no list of 16 MiB of lines
+        return ImportedPlan(_by_names(info, (ln for ln in lines if ln and not ln.startswith("#"))), fmt)
+    raise PlanError(f"unknown format {_short(fmt)!r}; use one of: {', '.join(FORMATS)}")
 
 
-def _by_names(info: ModelInfo, names: Sequence[str]) -> FreezePlan:
+def _plan_int(token: str) -> int:
+    if not re.fullmatch(r"[+-]?[0-9]+", token):
+        raise PlanError("yolov5 plan: --freeze takes whole numbers")
+    if len(token.lstrip("+-")) > _MAX_DIGITS:
+        raise PlanError(f"yolov5 plan: --freeze {_short(token)} is out of range for this model")
+    return int(token)
+
+
+def _by_names(info: ModelInfo, names: Iterable[str]) -> FreezePlan:
     known = {p.name for p in info.parameters}
-    unknown = [n for n in names if n not in known]
-    if unknown:
-        more = f" and {len(unknown) - 1} more" if len(unknown) > 1 else ""
-        raise PlanError(f"plan names a parameter this checkpoint does not have: {unknown[0]}{more}")
-    return FreezePlan(info, frozenset(names))
+    frozen: set[str] = set()
+    first_unknown: str | None = None
+    n_unknown = 0
+    for n in names:
+        if n in known:
+            frozen.add(n)
+        else:
+            n_unknown += 1
+            if first_unknown is None:
+                first_unknown = n
+    if first_unknown is not None:
+        more = f" and {n_unknown - 1} more" if n_unknown > 1 else ""
+        raise PlanError(f"plan names a parameter this checkpoint does not have: {_short(first_unknown, 120)}{more}")
+    return FreezePlan(info, frozenset(frozen))
 
 
 def load_plan_file(info: ModelInfo, path: str | os.PathLike[str]) -> ImportedPlan:
+    """Read a plan file through core.safeio: a FIFO, a device or a directory is refused before a
+    byte is read, and nothing over MAX_PLAN_BYTES is read at all."""
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
+        data = read_limited(p, MAX_PLAN_BYTES)
     except FileNotFoundError:
         raise PlanError(f"{p}: no such plan file") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise PlanError(f"{p}: cannot read plan file ({e})") from None
+    except UnsafePathError as e:
+        raise PlanError(f"{p}: not a plan file: {e.strerror}") from None
+    except OSError as e:
+        raise PlanError(f"{p}: cannot read plan file ({e.strerror or e})") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise PlanError(f"{p}: not a plan file: not UTF-8 text (byte {e.start})") from None
     return import_plan(info, text)

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from core.checkpoint import ModelInfo, read_checkpoint
-from core.dataset import DataCheck, Problem, check_data_yaml
+from core.dataset import DataCheck, Problem, YamlRefused, check_data_yaml, load_yaml_file
 from core.errors import (
     EXIT_BAD_DATA,
     EXIT_NO_GPU,
@@ -251,11 +251,13 @@ def _check_hyp(hyp: str) -> list[Problem]:
     import yaml
 
     p = Path(hyp).expanduser()
-    if not p.is_file():
+    try:  # bounded and alias-bomb-safe, like the data YAML (a FIFO or /dev/zero is refused unread)
+        data = load_yaml_file(p)
+    except FileNotFoundError:
         return [Problem("hyp", f"hyperparameter file not found: {p}")]
-    try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
+    except YamlRefused as e:
+        return [Problem("hyp", f"hyperparameter file {p}: {e}")]
+    except (OSError, yaml.YAMLError) as e:
         return [Problem("hyp", f"{p.name}: not valid YAML ({type(e).__name__})")]
     if not isinstance(data, dict) or "lr0" not in data:
         return [Problem("hyp", f"{p.name}: not a YOLOv5 hyperparameter file (no lr0)")]

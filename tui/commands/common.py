@@ -3,11 +3,52 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
+from collections.abc import Callable
 
 from core.checkpoint import ModelInfo, read_checkpoint
 from core.errors import UsageError
 from core.freeze import PRESETS_HELP, FreezePlan, load_plan_file, preset
+from tui.format import safe_text
+
+
+def whole_number(what: str, lo: int, hi: int) -> Callable[[str], int]:
+    """An argparse ``type=`` for a bounded int: anything else is a one-line usage error (exit 2)."""
+
+    def parse(text: str) -> int:
+        t = text.strip()
+        if not t.lstrip("+-").isdigit() or not t.isascii():
+            raise argparse.ArgumentTypeError(f"{what} must be a whole number, got {text[:40]!r}")
+        if len(t) > 18 or int(t) > hi:
+            raise argparse.ArgumentTypeError(f"{what} must be at most {hi:,}, got {text[:40]}")
+        n = int(t)
+        if n < lo:
+            raise argparse.ArgumentTypeError(f"{what} must be {lo} or more, got {n}")
+        return n
+
+    return parse
+
+
+def positive_number(what: str, hi: float) -> Callable[[str], float]:
+    """An argparse ``type=`` for a finite float in (0, hi]: inf, nan, 0, negatives are refused."""
+
+    def parse(text: str) -> float:
+        try:
+            x = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{what} must be a number, got {text[:40]!r}") from None
+        if not math.isfinite(x) or not 0 < x <= hi:
+            raise argparse.ArgumentTypeError(f"{what} must be more than 0 and at most {hi:,g}, got {text[:40]}")
+        return x
+
+    return parse
+
+
+# Far beyond any real run, small enough that the estimate's arithmetic and search stay instant.
+MAX_BATCH = 65_536
+MAX_IMG = 16_384
+MAX_GPU_GIB = 65_536.0
 
 
 def add_checkpoint_argument(p: argparse.ArgumentParser) -> None:
@@ -45,7 +86,7 @@ def resolve_plan(info: ModelInfo, args: argparse.Namespace) -> FreezePlan:
     if getattr(args, "plan", None):
         imported = load_plan_file(info, args.plan)
         for w in imported.warnings:
-            print(f"yolofreeze-tui: note: {w}", file=sys.stderr)
+            print(f"yolofreeze-tui: note: {safe_text(w)}", file=sys.stderr)  # quotes the plan file
         return imported.plan
     return preset(info, getattr(args, "preset", None) or "none")
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from core.errors import EXIT_HOSTILE, EXIT_OK, EXIT_USAGE
-from core.freeze import FORMATS, export, write_atomic
+from core.errors import EXIT_HOSTILE, EXIT_OK, EXIT_USAGE, UsageError
+from core.freeze import FORMATS, export
+from core.safeio import UnsafePathError, no_space_message, write_atomic
 from tui.commands.common import add_checkpoint_argument, add_plan_arguments, open_checkpoint, resolve_plan
+from tui.format import safe_text
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -22,12 +24,12 @@ def run(args: argparse.Namespace) -> int:
     plan = resolve_plan(info, args)
     result = export(plan, args.format)
     if not result.exact or not result.text:
-        print(f"yolofreeze-tui: {result.note}", file=sys.stderr)
+        print(f"yolofreeze-tui: {safe_text(result.note)}", file=sys.stderr)  # quotes names from the file
         return EXIT_USAGE
     if result.note:
-        print(f"yolofreeze-tui: note: {result.note}", file=sys.stderr)
+        print(f"yolofreeze-tui: note: {safe_text(result.note)}", file=sys.stderr)
     if args.output:
-        write_atomic(args.output, result.text)
+        write_output(args.output, result.text)
     else:
         sys.stdout.write(result.text if result.text.endswith("\n") else result.text + "\n")
     if info.hostile:
@@ -35,9 +37,20 @@ def run(args: argparse.Namespace) -> int:
         reasons = info.hostile_reasons
         more = f" and {len(reasons) - 1} more" if len(reasons) > 1 else ""
         print(
-            f"yolofreeze-tui: warning: {info.path} is hostile ({reasons[0]}{more}); the plan was "
+            f"yolofreeze-tui: warning: {safe_text(info.path)} is hostile ({safe_text(reasons[0])}{more}); the plan was "
             "written, but never load this checkpoint with torch.load or yolov5",
             file=sys.stderr,
         )
         return EXIT_HOSTILE
     return EXIT_OK
+
+
+def write_output(path: str, text: str) -> None:
+    """``-o``: a regular file only (safeio refuses a device, a directory, a FIFO or a symlink
+    rather than replacing it), written atomically with the umask's mode; failures are one line."""
+    try:
+        write_atomic(path, text)
+    except UnsafePathError as e:
+        raise UsageError(f"-o {path}: {e.strerror}") from None
+    except OSError as e:
+        raise UsageError(no_space_message(e, path) or f"-o {path}: cannot write: {e.strerror or e}") from None

@@ -17,7 +17,16 @@ from typing import TextIO
 from core.errors import EXIT_OK, EXIT_TRAINING_FAILED
 from core.launch import OPTIMIZERS, LaunchOptions, launch, validate
 from core.runs import RunRecord, RunStatus, run_status, stop_run
-from tui.commands.common import add_checkpoint_argument, add_plan_arguments, checkpoint_path, resolve_plan
+from tui.commands.common import (
+    MAX_BATCH,
+    MAX_IMG,
+    add_checkpoint_argument,
+    add_plan_arguments,
+    checkpoint_path,
+    resolve_plan,
+    whole_number,
+)
+from tui.format import safe_text
 
 EXIT_INTERRUPTED = 130  # the shell's convention for SIGINT
 
@@ -26,15 +35,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_checkpoint_argument(p)
     add_plan_arguments(p)
     p.add_argument("--data", required=True, metavar="D.yaml", help="dataset YAML (train/val/names)")
-    p.add_argument("--epochs", type=int, default=100, help="training epochs (default 100)")
-    p.add_argument("--batch", "--batch-size", type=int, default=16, help="total batch size (default 16)")
-    p.add_argument("--img", "--imgsz", type=int, default=640, help="image size in pixels (default 640)")
+    p.add_argument("--epochs", type=whole_number("epochs", 1, 100_000), default=100,
+                   help="training epochs (default 100)")
+    p.add_argument("--batch", "--batch-size", type=whole_number("batch", 1, MAX_BATCH), default=16,
+                   help="total batch size (default 16)")
+    p.add_argument("--img", "--imgsz", type=whole_number("image size", 32, MAX_IMG), default=640,
+                   help="image size in pixels (default 640)")
     p.add_argument("--hyp", metavar="FILE", help="hyperparameter YAML (default: yolov5's hyp.scratch-low)")
     p.add_argument("--optimizer", choices=OPTIMIZERS, default="SGD")
     p.add_argument(
         "--device", default="", help="cpu, 0, or 0,1,… (several GPUs run DDP); default: GPU 0 if any"
     )
-    p.add_argument("--workers", type=int, default=8, help="dataloader workers per process (default 8)")
+    p.add_argument("--workers", type=whole_number("workers", 0, 1024), default=8,
+                   help="dataloader workers per process (default 8)")
     p.add_argument("--project", default="runs/train", help="parent folder of the run's save dir")
     p.add_argument("--name", default="exp", help="run name (yolov5 adds 2, 3, … if taken)")
     p.add_argument("--detach", action="store_true", help="start and return; follow later with `attach`")
@@ -76,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
     v = validate(opts, info=info)
     if not v.ok:
         for prob in v.problems:
-            print(f"yolofreeze-tui: {prob.field}: {prob.message}", file=sys.stderr)
+            print(f"yolofreeze-tui: {prob.field}: {safe_text(prob.message)}", file=sys.stderr)  # quotes files
         return v.exit_code
     started: list[RunRecord] = []
     try:

@@ -11,6 +11,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Label, Static
 
 from core.errors import EXIT_UNREADABLE
+from tui.format import safe_text
 
 
 class ErrorScreen(Screen[None]):
@@ -26,7 +27,8 @@ class ErrorScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         with Center(), Vertical(id="error-box"):
             yield Label("Cannot open this checkpoint", id="error-title")
-            yield Static(self.message, id="error-message", markup=False)
+            # the message quotes the path and file content: escaped, and never read as markup
+            yield Static(safe_text(self.message), id="error-message", markup=False)
             yield Label("Press q to quit.", id="error-hint")
         yield Footer()
 

@@ -18,7 +18,9 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, RadioButton, RadioSet, Static
 
-from core.freeze import FORMATS, Export, FreezePlan, export, write_atomic
+from core.freeze import FORMATS, Export, FreezePlan, export
+from core.safeio import no_space_message, write_atomic
+from tui.format import safe_text
 
 EXTENSIONS = {
     "yolov5": "args.txt",
@@ -105,10 +107,11 @@ class ExportScreen(ModalScreen[str | None]):
             return
         self.result = result
         preview = self.query_one("#export-preview", Static)
-        preview.update(result.text or "(this format cannot carry the plan)")
+        # parameter names come from the file: escaped (one per line, so newlines stay)
+        preview.update(safe_text(result.text, keep_newlines=True) or "(this format cannot carry the plan)")
         preview.set_class(not result.text, "-empty")
         note = self.query_one("#export-note", Static)
-        note.update(f"note: {result.note}" if result.note else "")
+        note.update(f"note: {safe_text(result.note)}" if result.note else "")
         note.set_class(not result.exact, "-error")
 
     @on(Button.Pressed, "#export-write")
@@ -117,7 +120,7 @@ class ExportScreen(ModalScreen[str | None]):
         if result is None:
             return
         if not result.text:
-            self.notify(result.note or "this format cannot carry the plan", severity="error")
+            self.notify(safe_text(result.note) or "this format cannot carry the plan", severity="error", markup=False)
             return
         path = os.path.expanduser(self.query_one("#export-path", Input).value.strip())
         if not path:
@@ -125,10 +128,11 @@ class ExportScreen(ModalScreen[str | None]):
             return
         try:
             write_atomic(path, result.text)
-        except OSError as e:
-            self.notify(f"Cannot write {path}: {e.strerror or e}", severity="error")
+        except OSError as e:  # safeio refuses devices, directories, FIFOs and symlinks with a reason
+            why = no_space_message(e, path) or f"Cannot write {path}: {e.strerror or e}"
+            self.notify(safe_text(why), severity="error", markup=False)
             return
-        self.notify(f"Wrote {result.format} export to {path}", timeout=3)
+        self.notify(safe_text(f"Wrote {result.format} export to {path}"), timeout=3, markup=False)
         self.dismiss(path)
 
     @on(Button.Pressed, "#export-copy")

@@ -25,13 +25,15 @@ from core.errors import PlanError, YoloFreezeError
 from core.freeze import Export, FreezePlan, export, load_plan_file, preset, write_atomic, yolov5_args
 from core.memory.analytic import state_bytes
 from core.tree import ModelTree, model_tree
-from tui.format import human_bytes, human_count
+from tui.format import human_bytes, human_count, safe_text
 from tui.messages import EstimateReady, EstimateUnavailable, PlanChanged
 from tui.widgets.hostile_banner import HostileBanner
 from tui.widgets.layer_tree import LayerTree
 from tui.widgets.summary import PENDING_FREEZE, EstimateView, PlanFigures, PlanSummary, Settings
 
 if TYPE_CHECKING:
+    from textual.notifications import SeverityLevel
+
     from core.checkpoint import ModelInfo
     from tui.app import YoloFreezeApp
 
@@ -109,6 +111,19 @@ class MainScreen(Screen[None]):
         self._estimate_timer: Timer | None = None
         self._sha256: str | None = None
 
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = True,
+    ) -> None:
+        """Every toast on this screen quotes file content at some point (plan errors, names,
+        hostile globals): escaped, and never parsed as markup."""
+        super().notify(safe_text(message), title=safe_text(title), severity=severity, timeout=timeout, markup=False)
+
     @property
     def yapp(self) -> YoloFreezeApp:
         from tui.app import YoloFreezeApp
@@ -125,7 +140,7 @@ class MainScreen(Screen[None]):
             f" · {human_count(info.total_params)} params · {len(info.parameters)} tensors"
             f" · {len(info.layers)} layers · {human_bytes(info.file_size)}"
         )
-        yield Static(title, id="title-bar", markup=False)
+        yield Static(safe_text(title), id="title-bar", markup=False)
         if info.hostile:
             yield HostileBanner(
                 info.suspicious, yaml_problems=tuple(pr.describe() for pr in info.yaml_problems), id="hostile-banner"

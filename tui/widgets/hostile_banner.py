@@ -5,6 +5,8 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
+from tui.format import safe_text
+
 
 class HostileBanner(Static):
     """Shown above the tree when ``info.hostile``; names the globals or the YAML text the file would run."""
@@ -24,7 +26,8 @@ class HostileBanner(Static):
     ) -> None:
         parts: list[str] = []
         if suspicious:
-            names = ", ".join(suspicious[:4]) + (f" and {len(suspicious) - 4} more" if len(suspicious) > 4 else "")
+            more = f" and {len(suspicious) - 4} more" if len(suspicious) > 4 else ""
+            names = ", ".join(safe_text(s) for s in suspicious[:4]) + more  # names from the file: escaped
             parts.append(f" it references code that would run if loaded: {names}. ")
         if yaml_problems:  # already escaped and truncated by the gate
             more = f" (and {len(yaml_problems) - 1} more)" if len(yaml_problems) > 1 else ""

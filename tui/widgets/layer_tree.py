@@ -18,7 +18,7 @@ from textual.widgets.tree import TreeNode
 
 from core.freeze import FreezePlan
 from core.tree import ModelTree, TreeEntry
-from tui.format import human_bytes, human_count
+from tui.format import human_bytes, human_count, safe_text
 
 # Symbol + word, so the state reads without colour (NO_COLOR, 16-colour terminals, screenshots).
 STATE_SYMBOL = {"frozen": "■", "trainable": "□", "mixed": "◧", "none": "·"}
@@ -81,7 +81,9 @@ class LayerTree(Tree[str]):
                 continue
             entry = self.model.entries[key]
             node = parent.add(
-                entry.title,
+                # a Text label: a str would be parsed as Rich markup (a module named "[/]" from
+                # the file would raise, "[link=…]" would become a link); rows are drawn by row_text
+                Text(safe_text(entry.title)),
                 data=key,
                 expand=expand or entry.kind == "section",
                 allow_expand=bool(entry.children),
@@ -257,26 +259,27 @@ class LayerTree(Tree[str]):
     def _name_text(self, entry: TreeEntry, width: int) -> Text:
         out = Text(no_wrap=True, overflow="ellipsis")
         if entry.kind == "section":
-            out.append(entry.title.upper(), "bold")
-            out.append(f" layers {entry.type}", "dim")
+            out.append(safe_text(entry.title.upper()), "bold")
+            out.append(f" layers {safe_text(entry.type)}", "dim")
         elif entry.kind == "layer":
             assert entry.layer is not None
-            out.append(f"{entry.title:>2} ", "bold")
-            out.append(entry.type, "bold")
+            out.append(f"{safe_text(entry.title):>2} ", "bold")
+            out.append(safe_text(entry.type), "bold")
             if entry.layer.from_ and entry.layer.from_ != (-1,):
                 out.append(" ←" + ",".join(map(str, entry.layer.from_)), "dim")
             if entry.layer.repeats > 1:
                 out.append(f" ×{entry.layer.repeats}", "dim")  # noqa: RUF001
         elif entry.kind == "module":
-            out.append(entry.title)
+            # module names, class names and dtypes come from the file: escaped, never markup
+            out.append(safe_text(entry.title))
             if entry.type:
-                out.append(f" {entry.type}", "dim")
+                out.append(f" {safe_text(entry.type)}", "dim")
         else:
             assert entry.tensor is not None
             t = entry.tensor
-            out.append(entry.title, "italic")
+            out.append(safe_text(entry.title), "italic")
             shape = "×".join(map(str, t.shape))  # noqa: RUF001
-            out.append(f" {shape} {_DTYPE_SHORT.get(t.dtype, t.dtype)}", "dim")
+            out.append(f" {shape} {safe_text(_DTYPE_SHORT.get(t.dtype, t.dtype))}", "dim")
         out.truncate(width, overflow="ellipsis", pad=True)
         return out
 

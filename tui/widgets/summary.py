@@ -17,7 +17,7 @@ from textual.widget import Widget
 
 from core.freeze import Export, PlanCounts
 from core.memory.analytic import StateBytes
-from tui.format import human_bytes, human_count
+from tui.format import human_bytes, human_count, safe_text
 
 if TYPE_CHECKING:
     from core.memory.estimator import MemoryBreakdown, MemoryEstimate
@@ -118,13 +118,14 @@ class PlanSummary(Widget):
         if f is PENDING_FREEZE:
             t.append("…", "dim")
             return t
+        # the note quotes parameter names from the file: escaped, plain Text (never markup)
         if f.text:
-            t.append(f.text, "bold")
+            t.append(safe_text(f.text.strip()), "bold")
             if f.note:
-                t.append(f"  ({f.note})", "dim")
+                t.append(f"  ({safe_text(f.note)})", "dim")
         else:
             t.append("no --freeze: ", "bold yellow")
-            t.append(f.note)
+            t.append(safe_text(f.note))
         return t
 
     def state_line(self, name: str, pair: tuple[StateBytes, StateBytes]) -> Text:
@@ -166,7 +167,7 @@ class PlanSummary(Widget):
             if stale:
                 t.append("  estimating…", "italic yellow")
         elif v.state == "unavailable":
-            t.append(f"traced estimate unavailable: {v.reason}", "yellow")
+            t.append(f"traced estimate unavailable: {safe_text(v.reason)}", "yellow")
         elif v.state == "estimating":
             t.append("estimating…", "italic yellow")
         else:
