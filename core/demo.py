@@ -44,13 +44,13 @@ def build_checkpoint(cfg: str | dict[str, Any], path: Path, nc: int = 80, seed: 
 
     import torch
 
-    from core.thirdparty import import_yolov5
+    from yolofreeze.core.thirdparty import import_yolov5
 
     DetectionModel = import_yolov5("yolov5.models.yolo").DetectionModel  # quiet, out of the user's home
 
     import yaml
 
-    from core.yamlgate import gated_cfg
+    from yolofreeze.core.checkpoint.yamlgate import gated_cfg
 
     source = model_yaml_path(cfg) if isinstance(cfg, str) else None
     raw = yaml.safe_load(source.read_text(encoding="utf-8")) if source is not None else cfg

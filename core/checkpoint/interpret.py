@@ -11,7 +11,7 @@ from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from core.checkpoint import (
+from yolofreeze.core.checkpoint.reader import (
     _BUFFER_SUFFIXES,
     LayerInfo,
     Metadata,
@@ -20,12 +20,12 @@ from core.checkpoint import (
     TensorInfo,
     tensor_info,
 )
-from core.errors import CheckpointError
-from core.safepickle import NumpyValue, Stub, TensorMeta
-from core.yamlgate import YamlProblem, check_model_yaml
+from yolofreeze.core.checkpoint.safepickle import NumpyValue, Stub, TensorMeta
+from yolofreeze.core.checkpoint.yamlgate import YamlProblem, check_model_yaml
+from yolofreeze.core.errors import CheckpointError
 
 if TYPE_CHECKING:
-    from core.checkpoint import _Raw
+    from yolofreeze.core.checkpoint.reader import _Raw
 
 MAX_MODULES = 200_000
 MAX_DEPTH = 64  # real yolov5/ultralytics modules nest 6 deep; names deeper than this are refused
@@ -138,8 +138,10 @@ def _walk(p: Path, net: Stub, raw: _Raw) -> tuple[list[ModuleNode], list[TensorI
     # children listed above may include modules skipped later as duplicates; keep only real ones
     real = {m.path for m in modules}
     return (
-        [ModuleNode(m.path, m.type, m.qualname, tuple(c for c in m.children if c in real),
-                    m.parameters) for m in modules],
+        [
+            ModuleNode(m.path, m.type, m.qualname, tuple(c for c in m.children if c in real), m.parameters)
+            for m in modules
+        ],
         params,
         buffers,
     )
@@ -150,8 +152,13 @@ def _items(d: Any) -> list[tuple[Any, Any]]:
 
 
 def _from_state_dict(
-    p: Path, size: int, raw: _Raw, flat: dict[str, TensorMeta], source: str,
-    top: dict[str, Any], warnings: list[str],
+    p: Path,
+    size: int,
+    raw: _Raw,
+    flat: dict[str, TensorMeta],
+    source: str,
+    top: dict[str, Any],
+    warnings: list[str],
 ) -> ModelInfo:
     params: list[TensorInfo] = []
     buffers: list[TensorInfo] = []

@@ -24,10 +24,10 @@ from dataclasses import MISSING, asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from core import records
-from core.errors import RunNotFoundError, RunRecordError
-from core.records import RecordError
-from core.safeio import open_regular, read_limited, tail_bytes
+from yolofreeze.core.errors import RunNotFoundError, RunRecordError
+from yolofreeze.core.safeio import open_regular, read_limited, tail_bytes
+from yolofreeze.core.training import records
+from yolofreeze.core.training.records import RecordError
 
 OOM_MARKERS = (
     "CUDA out of memory",
@@ -68,7 +68,7 @@ def write_json_atomic(path: Path, data: Any) -> None:
 
 
 def read_json(path: Path) -> dict[str, Any] | None:
-    """A record file's fields, checked against its schema (core.records); None if absent or bad.
+    """A record file's fields, checked against its schema (yolofreeze.core.training.records); None if absent or bad.
 
     Bounded, never blocks on a FIFO, never follows /dev/zero: see ``records.load_record_file``.
     Use ``record_problem`` to say *why* a run's files are unreadable.
@@ -102,7 +102,7 @@ class RunRecord:
     frozen: int  # parameters the plan freezes
     bn_eval: bool
     options: dict[str, Any] = field(default_factory=dict)
-    predicted_reserved: int | None = None  # bytes, torch reserved, from core.memory
+    predicted_reserved: int | None = None  # bytes, torch reserved, from yolofreeze.core.memory
     predicted_nvidia_smi: int | None = None  # bytes, what NVML / nvidia-smi would show
 
     @property
@@ -393,7 +393,7 @@ class Trainer:
 
 
 def read_progress(run_dir: Path) -> Progress:
-    """progress.json, checked field by field (core.records); an unreadable one reads as no progress."""
+    """progress.json, checked field by field (training.records); an unreadable one reads as no progress."""
     d = read_json(run_dir / "progress.json") or {}
     known = set(Progress.__dataclass_fields__)
     if "losses" in d:
@@ -461,9 +461,7 @@ def classify_ending(
         "",
     )
     code = (
-        ("killed by signal " + str(-exit_code))
-        if exit_code is not None and exit_code < 0
-        else f"exit code {exit_code}"
+        ("killed by signal " + str(-exit_code)) if exit_code is not None and exit_code < 0 else f"exit code {exit_code}"
     )
     if exit_code == -9:
         code += " (SIGKILL, not from a stop; no sign of host memory exhaustion was seen)"
@@ -501,9 +499,7 @@ def run_status(record: RunRecord, alive_check: Callable[[int, float], bool] = pr
         else:
             state = "running" if progress.started is not None else "starting"
         if not sup_alive and trainer is not None:
-            detail = f"supervisor lost — training still running (pid {trainer.pid})" + (
-                f"; {detail}" if detail else ""
-            )
+            detail = f"supervisor lost — training still running (pid {trainer.pid})" + (f"; {detail}" if detail else "")
         return RunStatus(record, state, phase, True, save_dir, progress, detail=detail)
     exit_code = _int_or_none(exit_info.get("returncode")) if exit_info else None
     runner_ending = status.get("ending") if isinstance(status.get("ending"), str) else None

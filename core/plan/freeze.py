@@ -19,10 +19,12 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from core.checkpoint import ModelInfo
-from core.errors import PlanError
-from core.safeio import UnsafePathError, read_limited
-from core.safeio import write_atomic as write_atomic  # the one atomic writer; callers import it from here too
+from yolofreeze.core.checkpoint.reader import ModelInfo
+from yolofreeze.core.errors import PlanError
+from yolofreeze.core.safeio import UnsafePathError, read_limited
+from yolofreeze.core.safeio import (
+    write_atomic as write_atomic,  # the one atomic writer; callers import it from here too
+)
 
 FORMATS = ("yolov5", "python", "ultralytics", "json", "names")
 PRESETS_HELP = "none, backbone, all, first:N, layers:i,j,k"
@@ -138,9 +140,7 @@ def first_n_names(info: ModelInfo, n: int) -> frozenset[str]:
     """
     if n <= 0:
         return frozenset()
-    return frozenset(
-        p.name for p in info.parameters if any(_below(m.group(1), n) for m in _LAYER_RX.finditer(p.name))
-    )
+    return frozenset(p.name for p in info.parameters if any(_below(m.group(1), n) for m in _LAYER_RX.finditer(p.name)))
 
 
 def layer_bounds(info: ModelInfo) -> tuple[int, int] | None:
@@ -282,9 +282,13 @@ def yolov5_args(plan: FreezePlan) -> Export:
     layers = whole_layers(plan)
     if layers is None:
         parts = ", ".join(compress(plan)[:3])
-        return Export("yolov5", "", False,
-                      f"--freeze takes whole layers only; this plan freezes parts of layers ({parts} …). "
-                      f"Formats that carry it: {', '.join(carriers(plan))}")
+        return Export(
+            "yolov5",
+            "",
+            False,
+            f"--freeze takes whole layers only; this plan freezes parts of layers ({parts} …). "
+            f"Formats that carry it: {', '.join(carriers(plan))}",
+        )
     if not layers:
         return Export("yolov5", "--freeze 0", True, "nothing frozen")
     n = _first_n(plan, layers)
@@ -293,8 +297,12 @@ def yolov5_args(plan: FreezePlan) -> Export:
     if len(layers) == 1:
         # One number means "the first N layers"; repeating it makes train.py read a list.
         k = layers[0]
-        return Export("yolov5", f"--freeze {k} {k}", True,
-                      f"a single number would mean layers 0-{k - 1}; repeated, it names layer {k} alone")
+        return Export(
+            "yolov5",
+            f"--freeze {k} {k}",
+            True,
+            f"a single number would mean layers 0-{k - 1}; repeated, it names layer {k} alone",
+        )
     return Export("yolov5", "--freeze " + " ".join(map(str, layers)), True)
 
 
@@ -342,7 +350,7 @@ def _ultralytics_items(plan: FreezePlan) -> list[int | str] | None:
     for pre in compress(plan):
         if not (pre.startswith("model.") and pre.endswith(".")):
             return None  # a single parameter: Ultralytics always appends "." to its entries
-        body = pre[len("model."):-1]
+        body = pre[len("model.") : -1]
         items.append(int(body) if body.isdigit() else body)
     return items
 
@@ -355,9 +363,13 @@ def export(plan: FreezePlan, fmt: str, sha256: str | None = None) -> Export:
     if fmt == "ultralytics":
         items = _ultralytics_items(plan)
         if items is None:
-            return Export("ultralytics", "", False,
-                          "Ultralytics' freeze= names layers or modules, not single parameters; "
-                          f"formats that carry this plan: {', '.join(carriers(plan))}")
+            return Export(
+                "ultralytics",
+                "",
+                False,
+                "Ultralytics' freeze= names layers or modules, not single parameters; "
+                f"formats that carry this plan: {', '.join(carriers(plan))}",
+            )
         note = "Ultralytics also always freezes '.dfl' parameters" if plan.info.kind == "ultralytics" else ""
         return Export("ultralytics", "freeze=" + _pylist(items) + "\n", True, note)
     if fmt == "json":
@@ -415,7 +427,7 @@ def detect_format(text: str) -> str:
         return "yolov5"
     m = re.match(r"(freeze(\s*)=\s*)?\[", s)
     if m:
-        body = s[m.end():].lstrip()
+        body = s[m.end() :].lstrip()
         if body.startswith(("'model.", '"model.')):
             return "python"
         if body[:1].isdigit() or body.startswith(("'", '"')):
@@ -471,10 +483,10 @@ def import_plan(info: ModelInfo, text: str, fmt: str | None = None) -> ImportedP
         except (ValueError, MemoryError):  # e.g. an integer of 5,000 digits
             raise PlanError("plan file is not valid JSON (a value is out of range)") from None
         if not isinstance(doc, dict) or doc.get("format") != PLAN_FILE_TAG:
-            raise PlanError("not a yolofreeze plan file (missing \"format\": \"yolofreeze-plan\")")
+            raise PlanError('not a yolofreeze plan file (missing "format": "yolofreeze-plan")')
         names = doc.get("frozen")
         if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-            raise PlanError("plan file: \"frozen\" must be a list of parameter names")
+            raise PlanError('plan file: "frozen" must be a list of parameter names')
         ck = doc.get("checkpoint") or {}
         made_for = ck.get("file") if isinstance(ck, dict) else None
         if made_for and made_for != os.path.basename(info.path):
@@ -513,7 +525,7 @@ def _by_names(info: ModelInfo, names: Iterable[str]) -> FreezePlan:
 
 
 def load_plan_file(info: ModelInfo, path: str | os.PathLike[str]) -> ImportedPlan:
-    """Read a plan file through core.safeio: a FIFO, a device or a directory is refused before a
+    """Read a plan file through yolofreeze.core.safeio: a FIFO, a device or a directory is refused before a
     byte is read, and nothing over MAX_PLAN_BYTES is read at all."""
     p = Path(path)
     try:

@@ -1,4 +1,5 @@
-"""The code that runs inside the training processes (``python -m core.runner supervise|train RUN_DIR``).
+"""The code that runs inside the training processes 
+(``python -m yolofreeze.core.training.child.runner supervise|train RUN_DIR``).
 
 ``supervise``: the detached session leader. It waits for the launcher's go (sent once run.json
 is on disk, so no training ever runs unrecorded), starts the trainer (or torch.distributed.run
@@ -36,8 +37,8 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from core.runs import read_json
-from core.safeio import no_space_message, write_atomic
+from yolofreeze.core.safeio import no_space_message, write_atomic
+from yolofreeze.core.training.runs import read_json
 
 RANK = int(os.environ.get("RANK", -1))
 LOCAL_RANK = int(os.environ.get("LOCAL_RANK", -1))
@@ -244,9 +245,7 @@ def supervise(run_dir: Path, go: Any = None) -> int:
         created = psutil.Process(child.pid).create_time()
     except psutil.Error:
         created = time.time()
-    writer.write(
-        "trainer.json", {"pid": child.pid, "pgid": os.getpgid(0), "create_time": created, "started": started}
-    )
+    writer.write("trainer.json", {"pid": child.pid, "pgid": os.getpgid(0), "create_time": created, "started": started})
     last: dict[str, Any] = {}
     while True:
         try:
@@ -293,7 +292,7 @@ def tensor_from_info(path: str, ti: Any) -> Any:
     """A torch tensor from the safe reader's bytes, honouring storage offset and stride."""
     import torch
 
-    from core.checkpoint import read_tensor_bytes
+    from yolofreeze.core.checkpoint.reader import read_tensor_bytes
 
     dtype = getattr(torch, ti.location.storage_dtype)
     raw = bytearray(read_tensor_bytes(path, ti))  # writable: frombuffer would warn on bytes
@@ -304,20 +303,18 @@ def tensor_from_info(path: str, ti: Any) -> Any:
 def build_input_checkpoint(src: str, out: Path, model_cls: Any) -> dict[str, int]:
     """Rebuild the network from the YAML with train.py's own model class and load the safe tensors."""
 
-    from core.checkpoint import read_checkpoint
+    from yolofreeze.core.checkpoint.reader import read_checkpoint
 
     info = read_checkpoint(src)
     info.require_safe("train from it")  # the launcher checked too; the file may have changed since
     assert info.yaml is not None, "no model YAML"
-    from core.yamlgate import gated_cfg
+    from yolofreeze.core.checkpoint.yamlgate import gated_cfg
 
     nc = info.metadata.nc or int(info.yaml.get("nc", 80))
     # parse_model eval()s YAML strings: build from the gate's fresh copy, never the file's dict;
     # train.py then copies this normalised YAML into last.pt/best.pt
     model = model_cls(gated_cfg(info.yaml, src), ch=3, nc=nc)
-    sd = {
-        t.name: tensor_from_info(src, t) for t in (*info.parameters, *info.buffers) if t.location is not None
-    }
+    sd = {t.name: tensor_from_info(src, t) for t in (*info.parameters, *info.buffers) if t.location is not None}
     own = model.state_dict()
     bad = [k for k, v in sd.items() if k in own and tuple(own[k].shape) != tuple(v.shape)]
     if bad:
@@ -328,7 +325,7 @@ def build_input_checkpoint(src: str, out: Path, model_cls: Any) -> dict[str, int
         raise ValueError(f"checkpoint lacks parameters the model has: {missing_params[:3]}")
     if info.metadata.names:
         model.names = list(info.metadata.names)
-    from core.demo import save_stripped
+    from yolofreeze.core.demo import save_stripped
 
     save_stripped(model, out)  # atomic: DDP ranks may race here, each writing the same content
     return {"loaded": len(sd), "missing_buffers": len(missing), "unexpected": len(unexpected)}
@@ -368,9 +365,7 @@ class FreezeHook:
         names = dict(model.named_parameters())
         missing = sorted(self.frozen - set(names))
         if missing:
-            raise RuntimeError(
-                f"plan names {len(missing)} parameters the training model lacks: {missing[:3]}"
-            )
+            raise RuntimeError(f"plan names {len(missing)} parameters the training model lacks: {missing[:3]}")
         for name, p in names.items():  # train.py's semantics: everything trainable, then the plan frozen
             p.requires_grad = name not in self.frozen
         self.model = model
@@ -417,9 +412,7 @@ class ProgressWriter:
         self.epoch += 1
         self.d.update(epoch=self.epoch, batch=0)
 
-    def batch_end(
-        self, model: Any, ni: int, imgs: Any, targets: Any, paths: Any, mloss: Any, *a: Any
-    ) -> None:
+    def batch_end(self, model: Any, ni: int, imgs: Any, targets: Any, paths: Any, mloss: Any, *a: Any) -> None:
         self.d["batch"] = int(self.d["batch"]) + 1
         with contextlib.suppress(TypeError, ValueError):
             self.d["losses"] = [float(x) for x in mloss]
@@ -441,8 +434,8 @@ class ProgressWriter:
 
 
 def import_train_module(yolov5_dir: str | None) -> tuple[Any, tuple[str, ...], Path | None]:
-    from core import offline
-    from core.thirdparty import quiet_env
+    from yolofreeze.core.thirdparty import quiet_env
+    from yolofreeze.core.training.child import offline
 
     quiet_env()  # before train.py imports ultralytics: no banner, no ~/.config/Ultralytics
 
@@ -540,8 +533,8 @@ def train(run_dir: Path) -> int:
     status = Status(run_dir, writer)
     progress: ProgressWriter | None = None
     try:
-        from core import offline
-        from core.demo import cache_dir
+        from yolofreeze.core.demo import cache_dir
+        from yolofreeze.core.training.child import offline
 
         config = read_json(run_dir / "config.json") or {}
         if os.environ.get("YOLOFREEZE_FORBID_NETWORK"):
@@ -654,7 +647,7 @@ def _devices(device: Any) -> list[dict[str, Any]]:
 
 
 def _verify(run_dir: Path, status: Status) -> None:
-    from core.verify import verify_run_dir
+    from yolofreeze.core.training.verify import verify_run_dir
 
     try:
         v = verify_run_dir(run_dir)
@@ -666,7 +659,7 @@ def _verify(run_dir: Path, status: Status) -> None:
 
 def main(argv: list[str]) -> int:
     if len(argv) != 2 or argv[0] not in ("supervise", "train"):
-        print("usage: python -m core.runner supervise|train RUN_DIR", file=sys.stderr)
+        print("usage: python -m yolofreeze.core.training.child.runner supervise|train RUN_DIR", file=sys.stderr)
         return 2
     run_dir = Path(argv[1])
     return supervise(run_dir) if argv[0] == "supervise" else train(run_dir)

@@ -27,11 +27,11 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 
-from core.memory.cuda_autocast import CudaAutocastRules
-from core.memory.kinds import ACTIVATIONS, AMP_CACHE, EMA, GRADIENTS, OPTIMIZER, TEMPORARIES, WEIGHTS
-from core.memory.metacpu import storage_of
-from core.memory.skeleton import HYP, LABELS, Skeleton, _quiet, _real_targets, skeleton
-from core.thirdparty import import_yolov5
+from yolofreeze.core.memory.kinds import ACTIVATIONS, AMP_CACHE, EMA, GRADIENTS, OPTIMIZER, TEMPORARIES, WEIGHTS
+from yolofreeze.core.memory.tracing.cuda_autocast import CudaAutocastRules
+from yolofreeze.core.memory.tracing.metacpu import storage_of
+from yolofreeze.core.memory.tracing.skeleton import HYP, LABELS, Skeleton, _quiet, _real_targets, skeleton
+from yolofreeze.core.thirdparty import import_yolov5
 
 import_yolov5("yolov5.utils.loss")  # through the one quiet import (skeleton already did; be explicit)
 with warnings.catch_warnings():  # yolov5 7.0 warns about pkg_resources on import

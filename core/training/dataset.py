@@ -6,7 +6,7 @@ arbitrary Python or a network download. So everything is checked here first, and
 normalised copy of the YAML with absolute paths and no ``download:`` key.
 
 Every file named by a data YAML is untrusted: the YAML itself, image-list .txt files and label files
-are read through core.safeio (a FIFO, a device or a directory is refused before a byte is read, and
+are read through yolofreeze.core.safeio (a FIFO, a device or a directory is refused before a byte is read, and
 each kind of file has a size bound), and YAML is parsed by ``load_yaml_file``, which refuses an
 alias bomb ("billion laughs") before building anything from it.
 """
@@ -23,11 +23,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from core.safeio import UnsafePathError, open_regular, read_limited
+from yolofreeze.core.safeio import UnsafePathError, open_regular, read_limited
 
-IMAGE_SUFFIXES = frozenset(
-    {".bmp", ".dng", ".jpeg", ".jpg", ".mpo", ".png", ".tif", ".tiff", ".webp", ".pfm"}
-)
+IMAGE_SUFFIXES = frozenset({".bmp", ".dng", ".jpeg", ".jpg", ".mpo", ".png", ".tif", ".tiff", ".webp", ".pfm"})
 DEMO_DATASET_VERSION = "1"
 # Bounds far above any real file of each kind (ImageNet's data YAML is ~30 KiB, a COCO label file
 # a few KiB, Objects365's image list ~100 MiB) and far below what would take seconds or gigabytes.
@@ -122,7 +120,7 @@ class Problem:
 
     field: str  # "data", "batch", "device", "weights", "plan", "img", "epochs", "hyp", "yolov5_dir" …
     message: str
-    exit_code: int = 4  # core.errors: 4 bad data/options, 5 no GPU, 1 unreadable checkpoint
+    exit_code: int = 4  # yolofreeze.core.errors: 4 bad data/options, 5 no GPU, 1 unreadable checkpoint
 
 
 @dataclass(frozen=True)
@@ -183,7 +181,7 @@ def _not_regular(path: Path) -> str | None:
         return None  # missing: reported as a missing label / left to yolov5's own check
     if stat.S_ISREG(mode):
         return None
-    from core.safeio import describe_mode
+    from yolofreeze.core.safeio import describe_mode
 
     return describe_mode(mode)
 
@@ -257,9 +255,7 @@ def check_data_yaml(
             problems.append(Problem("data", f"{p.name}: nc: {str(data['nc'])[:40]!r} is not a whole number"))
         else:
             if nc_declared != len(names):
-                problems.append(
-                    Problem("data", f"{p.name}: nc is {nc_declared} but names lists {len(names)} classes")
-                )
+                problems.append(Problem("data", f"{p.name}: nc is {nc_declared} but names lists {len(names)} classes"))
     if names is not None and not names:
         problems.append(Problem("data", f"{p.name}: names is empty"))
 
@@ -271,9 +267,7 @@ def check_data_yaml(
         root, tried = _resolve(str(root_value), bases)
         if root is None:
             problems.append(
-                Problem(
-                    "data", f"{p.name}: path: {root_value} not found (tried {', '.join(map(str, tried))})"
-                )
+                Problem("data", f"{p.name}: path: {root_value} not found (tried {', '.join(map(str, tried))})")
             )
             return DataCheck(p, tuple(problems))
         split_bases = [root]
@@ -295,9 +289,7 @@ def check_data_yaml(
             where, tried = _resolve(str(item), split_bases)
             if where is None:
                 problems.append(
-                    Problem(
-                        "data", f"{p.name}: {split}: image folder not found: {tried[0] if tried else item}"
-                    )
+                    Problem("data", f"{p.name}: {split}: image folder not found: {tried[0] if tried else item}")
                 )
                 continue
             try:
@@ -378,9 +370,7 @@ def _bad_label(images: list[Path], nc: int) -> str | None:
 # the generated demo dataset
 
 
-def make_dataset(
-    root: Path, n_train: int = 24, n_val: int = 8, size: int = 96, nc: int = 2, seed: int = 0
-) -> Path:
+def make_dataset(root: Path, n_train: int = 24, n_val: int = 8, size: int = 96, nc: int = 2, seed: int = 0) -> Path:
     """Write a small synthetic detection dataset (filled rectangles/ellipses on noise) + data.yaml."""
     import numpy as np
     from PIL import Image, ImageDraw
@@ -418,7 +408,7 @@ def make_dataset(
 
 def demo_dataset() -> Path:
     """The demo dataset's data.yaml, generated once into the cache dir (a few dozen images)."""
-    from core.demo import cache_dir
+    from yolofreeze.core.demo import cache_dir
 
     root = cache_dir() / f"demo-dataset-v{DEMO_DATASET_VERSION}"
     data = root / "data.yaml"

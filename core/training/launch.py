@@ -2,7 +2,8 @@
 
 Everything a user can get wrong is checked here, before any process starts, and comes back as
 one ``Problem`` per field (the CLI prints them, the launch form shows them under its fields).
-The training itself runs ``core.runner`` in its own session (``start_new_session``) under a small
+The training itself runs ``yolofreeze.core.training.child.runner`` in its own session
+(``start_new_session``) under a small
 supervisor, so it survives the TUI quitting and the SSH connection dropping.
 """
 
@@ -21,9 +22,8 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from core.checkpoint import ModelInfo, read_checkpoint
-from core.dataset import DataCheck, Problem, YamlRefused, check_data_yaml, load_yaml_file
-from core.errors import (
+from yolofreeze.core.checkpoint.reader import ModelInfo, read_checkpoint
+from yolofreeze.core.errors import (
     EXIT_BAD_DATA,
     EXIT_NO_GPU,
     CheckpointError,
@@ -32,8 +32,9 @@ from core.errors import (
     TrainingError,
     YoloFreezeError,
 )
-from core.runs import RunRecord, new_run_id, runs_root, write_json_atomic
-from core.safeio import no_space_message
+from yolofreeze.core.safeio import no_space_message
+from yolofreeze.core.training.dataset import DataCheck, Problem, YamlRefused, check_data_yaml, load_yaml_file
+from yolofreeze.core.training.runs import RunRecord, new_run_id, runs_root, write_json_atomic
 
 OPTIMIZERS = ("SGD", "Adam", "AdamW")
 # What train.py would otherwise reach the network for, switched off for every run (see runner).
@@ -136,8 +137,7 @@ def validate(
             problems.append(
                 Problem(
                     "plan",
-                    f"{len(missing)} frozen names are not parameters of this "
-                    f"checkpoint (first: {missing[0]})",
+                    f"{len(missing)} frozen names are not parameters of this checkpoint (first: {missing[0]})",
                     2,
                 )
             )
@@ -151,18 +151,12 @@ def validate(
             problems.append(
                 Problem(
                     "yolov5_dir",
-                    f"{yolov5_root}: not a clone of ultralytics/yolov5 "
-                    "(train.py and models/yolo.py expected)",
+                    f"{yolov5_root}: not a clone of ultralytics/yolov5 (train.py and models/yolo.py expected)",
                 )
             )
     data = check_data_yaml(opts.data, yolov5_root)
     problems.extend(data.problems)
-    if (
-        info is not None
-        and data.nc is not None
-        and info.metadata.nc is not None
-        and data.nc != info.metadata.nc
-    ):
+    if info is not None and data.nc is not None and info.metadata.nc is not None and data.nc != info.metadata.nc:
         # The output convs are rebuilt for the new class count, so their old weights are dropped.
         detect = info.layers[-1].prefix if info.layers else None
         head = sorted(n for n in opts.frozen if detect and n.startswith(detect + "m."))
@@ -191,9 +185,7 @@ def validate(
     if opts.workers < 0:
         problems.append(Problem("workers", f"workers must be 0 or more, got {opts.workers}"))
     if opts.optimizer not in OPTIMIZERS:
-        problems.append(
-            Problem("optimizer", f"unknown optimizer {opts.optimizer!r}; use {', '.join(OPTIMIZERS)}")
-        )
+        problems.append(Problem("optimizer", f"unknown optimizer {opts.optimizer!r}; use {', '.join(OPTIMIZERS)}"))
     if opts.hyp:
         problems.extend(_check_hyp(opts.hyp))
     if not opts.name or "/" in opts.name:
@@ -242,7 +234,7 @@ def validate(
 
 
 def _default_gpu_count() -> tuple[int, str]:
-    from core.gpu import cuda_device_count
+    from yolofreeze.core.monitoring.gpu import cuda_device_count
 
     return cuda_device_count()
 
@@ -270,11 +262,9 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def train_command(
-    run_dir: Path, gpus: int, python: str = sys.executable, port: int | None = None
-) -> list[str]:
+def train_command(run_dir: Path, gpus: int, python: str = sys.executable, port: int | None = None) -> list[str]:
     """The process the supervisor starts: the runner, or torch.distributed.run over N runners (DDP)."""
-    runner = ["-m", "core.runner", "train", str(run_dir)]
+    runner = ["-m", "yolofreeze.core.training.child.runner", "train", str(run_dir)]
     if gpus <= 1:
         return [python, *runner]
     return [
@@ -290,7 +280,7 @@ def train_command(
 
 
 def supervisor_command(run_dir: Path, python: str = sys.executable) -> list[str]:
-    return [python, "-m", "core.runner", "supervise", str(run_dir)]
+    return [python, "-m", "yolofreeze.core.training.child.runner", "supervise", str(run_dir)]
 
 
 def train_kwargs(opts: LaunchOptions, v: Validation, run_dir: Path) -> dict[str, Any]:
@@ -354,9 +344,6 @@ def launch(
     env.update(OFFLINE_ENV)
     env.setdefault("WANDB_MODE", "disabled")
     env.update(opts.extra_env)
-    # The runner must import this project even when launched from another directory.
-    root = str(Path(__file__).resolve().parents[1])
-    env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     import psutil
 
     # From the supervisor's start to run.json on disk, SIGINT/SIGTERM wait: a Ctrl-C there lands
@@ -463,7 +450,7 @@ def _close_quietly(proc: subprocess.Popen[bytes]) -> None:
 
 
 def _test_pause(run_dir: Path, stage: str) -> None:
-    from core.runner import pause_point
+    from yolofreeze.core.training.child.runner import pause_point
 
     pause_point(run_dir, stage)
 

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from core.checkpoint import ModelInfo, TensorInfo, read_checkpoint, read_tensor_bytes
-from core.errors import CheckpointError
-from core.runs import read_json, write_json_atomic
-from core.safepickle import DTYPE_SIZES, check_view
+from yolofreeze.core.checkpoint.reader import ModelInfo, TensorInfo, read_checkpoint, read_tensor_bytes
+from yolofreeze.core.checkpoint.safepickle import DTYPE_SIZES, check_view
+from yolofreeze.core.errors import CheckpointError
+from yolofreeze.core.training.runs import read_json, write_json_atomic
 
 _NP = {
     "float64": "<f8",

@@ -22,9 +22,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from core.errors import CheckpointError, HostileCheckpointError
-from core.safeio import UnsafePathError, open_regular
-from core.safepickle import (
+from yolofreeze.core.checkpoint.safepickle import (
     DTYPE_SIZES,
     MAX_PICKLE_BYTES,
     NumpyValue,
@@ -37,13 +35,26 @@ from core.safepickle import (
     scan_pickle,
     storage_type_of,
 )
-from core.yamlgate import YamlProblem
+from yolofreeze.core.checkpoint.yamlgate import YamlProblem
+from yolofreeze.core.errors import CheckpointError, HostileCheckpointError
+from yolofreeze.core.safeio import UnsafePathError, open_regular
 
 LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 _SAFETENSORS_DTYPES = {
-    "F64": "float64", "F32": "float32", "F16": "float16", "BF16": "bfloat16", "I64": "int64",
-    "I32": "int32", "I16": "int16", "I8": "int8", "U8": "uint8", "BOOL": "bool",
-    "F8_E4M3": "float8_e4m3fn", "F8_E5M2": "float8_e5m2", "U16": "uint16", "U32": "uint32",
+    "F64": "float64",
+    "F32": "float32",
+    "F16": "float16",
+    "BF16": "bfloat16",
+    "I64": "int64",
+    "I32": "int32",
+    "I16": "int16",
+    "I8": "int8",
+    "U8": "uint8",
+    "BOOL": "bool",
+    "F8_E4M3": "float8_e4m3fn",
+    "F8_E5M2": "float8_e5m2",
+    "U16": "uint16",
+    "U32": "uint32",
     "U64": "uint64",
 }
 _BUFFER_SUFFIXES = ("running_mean", "running_var", "num_batches_tracked", "anchors", "anchor_grid")
@@ -191,8 +202,7 @@ class ModelInfo:
         if self.suspicious:
             names = ", ".join(self.suspicious[:5])
             raise HostileCheckpointError(
-                f"{self.path}: refusing to {action}: the file references code that could run "
-                f"when loaded ({names})"
+                f"{self.path}: refusing to {action}: the file references code that could run when loaded ({names})"
             )
         if self.yaml_problems:
             more = len(self.yaml_problems) - 1
@@ -237,8 +247,9 @@ class _Seen:
         self.globals.update(dict.fromkeys(scan.globals_seen))
         self.suspicious.update(dict.fromkeys(scan.suspicious))
 
-    def scan(self, data: bytes, lookup: Callable[[tuple[Any, ...]], StorageMeta] | None = None,
-             offset: int = 0) -> tuple[PickleScan, int]:
+    def scan(
+        self, data: bytes, lookup: Callable[[tuple[Any, ...]], StorageMeta] | None = None, offset: int = 0
+    ) -> tuple[PickleScan, int]:
         try:
             scan, end = scan_pickle(data, lookup, self.budget, offset)
         except PickleScanError as e:
@@ -278,8 +289,7 @@ def read_checkpoint(path: str | os.PathLike[str]) -> ModelInfo:
         if seen.suspicious and not isinstance(e, HostileCheckpointError):
             names = ", ".join(list(seen.suspicious)[:5])
             raise HostileCheckpointError(
-                f"{p}: hostile: references code that could run when loaded ({names}); "
-                "no model could be read from it"
+                f"{p}: hostile: references code that could run when loaded ({names}); no model could be read from it"
             ) from None
         if isinstance(e, CheckpointError):
             raise
@@ -292,8 +302,7 @@ def read_checkpoint(path: str | os.PathLike[str]) -> ModelInfo:
         if seen.suspicious:
             names = ", ".join(list(seen.suspicious)[:5])
             raise HostileCheckpointError(
-                f"{p}: hostile: references code that could run when loaded ({names}); "
-                "no model could be read from it"
+                f"{p}: hostile: references code that could run when loaded ({names}); no model could be read from it"
             ) from None
         raise CheckpointError(f"{p}: not a readable checkpoint ({_short(e)})") from None
     except OSError as e:
@@ -303,9 +312,21 @@ def read_checkpoint(path: str | os.PathLike[str]) -> ModelInfo:
 # What damaged or hostile bytes make the parsers raise (zipfile: encrypted entries raise
 # RuntimeError, unknown methods NotImplementedError; zlib/lzma/bz2 their own errors).
 _READ_ERRORS: tuple[type[BaseException], ...] = (
-    pickle.UnpicklingError, EOFError, ValueError, TypeError, KeyError, IndexError, AttributeError,
-    struct.error, zipfile.BadZipFile, UnicodeDecodeError, OverflowError, zlib.error, lzma.LZMAError,
-    NotImplementedError, RuntimeError,
+    pickle.UnpicklingError,
+    EOFError,
+    ValueError,
+    TypeError,
+    KeyError,
+    IndexError,
+    AttributeError,
+    struct.error,
+    zipfile.BadZipFile,
+    UnicodeDecodeError,
+    OverflowError,
+    zlib.error,
+    lzma.LZMAError,
+    NotImplementedError,
+    RuntimeError,
 )
 
 
@@ -328,8 +349,12 @@ def _read_container(p: Path, f: BinaryIO, size: int, seen: _Seen) -> _Raw:
     raise CheckpointError(f"{p}: not a checkpoint (no torch zip, legacy torch or safetensors header)")
 
 
-_ZIP_METHODS = {zipfile.ZIP_STORED: "stored", zipfile.ZIP_DEFLATED: "deflate", zipfile.ZIP_BZIP2: "bzip2",
-                zipfile.ZIP_LZMA: "lzma"}
+_ZIP_METHODS = {
+    zipfile.ZIP_STORED: "stored",
+    zipfile.ZIP_DEFLATED: "deflate",
+    zipfile.ZIP_BZIP2: "bzip2",
+    zipfile.ZIP_LZMA: "lzma",
+}
 
 
 def _read_member(p: Path, zf: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int) -> bytes:
@@ -341,11 +366,13 @@ def _read_member(p: Path, zf: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int
     if info.flag_bits & 0x1:
         raise CheckpointError(f"{p}: {info.filename} is encrypted; torch checkpoints never are")
     if info.compress_type not in _ZIP_METHODS:
-        raise CheckpointError(f"{p}: {info.filename} uses zip compression method {info.compress_type}, "
-                              "which torch checkpoints never use")
+        raise CheckpointError(
+            f"{p}: {info.filename} uses zip compression method {info.compress_type}, which torch checkpoints never use"
+        )
     if info.file_size > limit:
-        raise CheckpointError(f"{p}: {info.filename} is {info.file_size:,} bytes uncompressed; "
-                              "too large to be checkpoint metadata")
+        raise CheckpointError(
+            f"{p}: {info.filename} is {info.file_size:,} bytes uncompressed; too large to be checkpoint metadata"
+        )
     chunks: list[bytes] = []
     got = 0
     try:
@@ -357,14 +384,17 @@ def _read_member(p: Path, zf: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int
                 chunks.append(chunk)
                 got += len(chunk)
                 if got > limit:
-                    raise CheckpointError(f"{p}: {info.filename} inflates past {limit:,} bytes; "
-                                          "too large to be checkpoint metadata")
+                    raise CheckpointError(
+                        f"{p}: {info.filename} inflates past {limit:,} bytes; too large to be checkpoint metadata"
+                    )
     except (zlib.error, lzma.LZMAError, EOFError, zipfile.BadZipFile) as e:
-        raise CheckpointError(f"{p}: {info.filename}: corrupt {_ZIP_METHODS[info.compress_type]} data "
-                              f"({_short(e)})") from None
+        raise CheckpointError(
+            f"{p}: {info.filename}: corrupt {_ZIP_METHODS[info.compress_type]} data ({_short(e)})"
+        ) from None
     except OSError as e:  # bz2 reports corrupt data as OSError
-        raise CheckpointError(f"{p}: {info.filename}: corrupt {_ZIP_METHODS[info.compress_type]} data "
-                              f"({_short(e)})") from None
+        raise CheckpointError(
+            f"{p}: {info.filename}: corrupt {_ZIP_METHODS[info.compress_type]} data ({_short(e)})"
+        ) from None
     return b"".join(chunks)
 
 
@@ -407,8 +437,7 @@ def _read_zip(p: Path, f: BinaryIO, seen: _Seen) -> _Raw:
             entry = infos.get(member)
             if entry is None:
                 raise pickle.UnpicklingError(f"storage {key[:40]} missing from archive")
-            if (not isinstance(numel, int) or isinstance(numel, bool) or numel < 0
-                    or numel * itemsize > entry.file_size):
+            if not isinstance(numel, int) or isinstance(numel, bool) or numel < 0 or numel * itemsize > entry.file_size:
                 raise pickle.UnpicklingError(f"storage {key[:40]} claims more bytes than the archive holds")
             locations[key] = (member, 0, entry.file_size)
             return StorageMeta(key, dtype, itemsize, numel, str(location))
@@ -492,14 +521,19 @@ def _read_safetensors(p: Path, f: BinaryIO, hlen: int, size: int) -> _Raw:
         if not isinstance(spec, dict):
             raise CheckpointError(f"{p}: malformed safetensors entry {short!r}")
         if name.count(".") > MAX_NAME_DEPTH:
-            raise CheckpointError(f"{p}: tensor name {short!r}… nests {name.count('.')} levels; "
-                                  "too deep to be a model")
+            raise CheckpointError(f"{p}: tensor name {short!r}… nests {name.count('.')} levels; too deep to be a model")
         dtype = _SAFETENSORS_DTYPES.get(str(spec.get("dtype")))
         shape = spec.get("shape")
         offs = spec.get("data_offsets")
-        if (dtype is None or not isinstance(shape, list) or len(shape) > 64
-                or not all(_strict_int(s) and s >= 0 for s in shape)
-                or not isinstance(offs, list) or len(offs) != 2 or not all(_strict_int(o) for o in offs)):
+        if (
+            dtype is None
+            or not isinstance(shape, list)
+            or len(shape) > 64
+            or not all(_strict_int(s) and s >= 0 for s in shape)
+            or not isinstance(offs, list)
+            or len(offs) != 2
+            or not all(_strict_int(o) for o in offs)
+        ):
             raise CheckpointError(f"{p}: malformed safetensors entry {short!r}")
         start, end = offs
         numel = 1
@@ -522,7 +556,7 @@ def _read_safetensors(p: Path, f: BinaryIO, hlen: int, size: int) -> _Raw:
 
 
 def _interpret(p: Path, size: int, raw: _Raw) -> ModelInfo:
-    from core.modeltree import extract_model
+    from yolofreeze.core.checkpoint.interpret import extract_model
 
     warnings: list[str] = []
     return extract_model(p, size, raw, warnings)

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
 
-from core.checkpoint import LayerInfo, ModelInfo, TensorInfo
+from yolofreeze.core.checkpoint.reader import LayerInfo, ModelInfo, TensorInfo
 
 SECTION_TITLES = {"backbone": "backbone", "head": "head", "": "layers"}
 

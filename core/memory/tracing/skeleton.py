@@ -25,9 +25,9 @@ import torch
 from torch.overrides import TorchFunctionMode
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from core.memory.metacpu import FAST_META, IN_PLACE_NONE, MetaCpuMode, MetaCpuTensor
-from core.thirdparty import import_yolov5
-from core.yamlgate import gated_cfg
+from yolofreeze.core.checkpoint.yamlgate import gated_cfg
+from yolofreeze.core.memory.tracing.metacpu import FAST_META, IN_PLACE_NONE, MetaCpuMode, MetaCpuTensor
+from yolofreeze.core.thirdparty import import_yolov5
 
 import_yolov5("yolov5.models.yolo")  # first, and quietly: ultralytics' banner and settings file
 with warnings.catch_warnings():  # yolov5 7.0 warns about pkg_resources on import

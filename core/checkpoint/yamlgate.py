@@ -16,28 +16,70 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from core.errors import HostileCheckpointError
+from yolofreeze.core.errors import HostileCheckpointError
 
 # Classes the installed yolov5 defines in models/common.py, models/yolo.py and
 # models/experimental.py that build a layer from numbers. Left out on purpose: DetectMultiBackend
 # (opens and unpickles a weights file), AutoShape, Detections, the *Model classes and Ensemble
 # (whole models, not layers). tests/core/test_yaml_gate.py checks each name against those files.
 YOLOV5_MODULES: tuple[str, ...] = (
-    "Conv", "DWConv", "DWConvTranspose2d", "TransformerLayer", "TransformerBlock", "Bottleneck",
-    "BottleneckCSP", "CrossConv", "C3", "C3x", "C3TR", "C3SPP", "C3Ghost", "SPP", "SPPF", "Focus",
-    "GhostConv", "GhostBottleneck", "Contract", "Expand", "Concat", "Proto", "Classify",
-    "Detect", "Segment", "Sum", "MixConv2d",
+    "Conv",
+    "DWConv",
+    "DWConvTranspose2d",
+    "TransformerLayer",
+    "TransformerBlock",
+    "Bottleneck",
+    "BottleneckCSP",
+    "CrossConv",
+    "C3",
+    "C3x",
+    "C3TR",
+    "C3SPP",
+    "C3Ghost",
+    "SPP",
+    "SPPF",
+    "Focus",
+    "GhostConv",
+    "GhostBottleneck",
+    "Contract",
+    "Expand",
+    "Concat",
+    "Proto",
+    "Classify",
+    "Detect",
+    "Segment",
+    "Sum",
+    "MixConv2d",
 )
 # torch.nn layers yolov5's YAMLs (and parse_model's own special cases) use.
 TORCH_MODULES: tuple[str, ...] = (
-    "nn.Upsample", "nn.MaxPool2d", "nn.ZeroPad2d", "nn.BatchNorm2d", "nn.ConvTranspose2d",
-    "nn.Conv2d", "nn.Identity", "nn.AvgPool2d", "nn.AdaptiveAvgPool2d",
+    "nn.Upsample",
+    "nn.MaxPool2d",
+    "nn.ZeroPad2d",
+    "nn.BatchNorm2d",
+    "nn.ConvTranspose2d",
+    "nn.Conv2d",
+    "nn.Identity",
+    "nn.AvgPool2d",
+    "nn.AdaptiveAvgPool2d",
 )
 MODULES: tuple[str, ...] = YOLOV5_MODULES + TORCH_MODULES
 # ``activation: nn.X(...)`` may name only these (torch.nn classes without side effects).
 ACTIVATIONS: tuple[str, ...] = (
-    "SiLU", "ReLU", "ReLU6", "LeakyReLU", "Hardswish", "Hardsigmoid", "Mish", "Sigmoid", "Tanh",
-    "GELU", "ELU", "CELU", "SELU", "Identity",
+    "SiLU",
+    "ReLU",
+    "ReLU6",
+    "LeakyReLU",
+    "Hardswish",
+    "Hardsigmoid",
+    "Mish",
+    "Sigmoid",
+    "Tanh",
+    "GELU",
+    "ELU",
+    "CELU",
+    "SELU",
+    "Identity",
 )
 _ACTIVATION_KEYWORDS = ("inplace", "negative_slope", "alpha", "min_val", "max_val")
 # String arguments parse_model may see: 'nc' and 'anchors' evaluate to its locals, 'None' to
@@ -58,8 +100,7 @@ MAX_TEXT = 200  # longest string the gate will parse
 MAX_PROBLEMS = 20  # a hostile file gets its first few problems named, not a flood
 _SHOWN = 60
 _NAME = re.compile(r"[A-Za-z0-9_.\-]{0,64}\Z")
-_KNOWN_KEYS = ("nc", "depth_multiple", "width_multiple", "anchors", "backbone", "head",
-               "activation", "ch", "inplace")
+_KNOWN_KEYS = ("nc", "depth_multiple", "width_multiple", "anchors", "backbone", "head", "activation", "ch", "inplace")
 
 
 @dataclass(frozen=True)
@@ -230,8 +271,14 @@ class _Checker:
                 self.bad(key, row, "not a [from, number, module, args] row", i)
                 continue
             f, n, m, a = row
-            out.append([self.from_(f"{key}.from", f, i), self.integer(f"{key}.number", n, 1, MAX_NUMBER, i),
-                        self.module(f"{key}.module", m, i), self.args(f"{key}.args", a, i)])
+            out.append(
+                [
+                    self.from_(f"{key}.from", f, i),
+                    self.integer(f"{key}.number", n, 1, MAX_NUMBER, i),
+                    self.module(f"{key}.module", m, i),
+                    self.args(f"{key}.args", a, i),
+                ]
+            )
         return out
 
     def from_(self, key: str, v: object, i: int) -> int | list[int] | None:

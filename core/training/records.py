@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from core.safeio import UnsafePathError, read_limited
+from yolofreeze.core.safeio import UnsafePathError, read_limited
 
 Checker = Callable[[Any], Any]
 
@@ -281,7 +281,7 @@ def special_file_problem(path: Path) -> str | None:
     import os
     import stat
 
-    from core.safeio import describe_mode
+    from yolofreeze.core.safeio import describe_mode
 
     try:
         st = os.stat(path)
