@@ -8,7 +8,6 @@ only the newest sample, so a slow NVML call never blocks the UI.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import threading
@@ -17,6 +16,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
+
+from yolofreeze.core.monitoring.nvml import NvmlSession, NvmlUnavailable, visible_devices, visible_map
 
 
 @dataclass(frozen=True)
@@ -84,10 +85,6 @@ class GpuSampler(Protocol):
     def close(self) -> None: ...
 
 
-class NvmlUnavailable(Exception):
-    pass
-
-
 def process_tree(pid: int) -> list[int]:
     """A process and all its descendants (the run: supervisor → trainer → ranks → workers)."""
     import psutil
@@ -137,102 +134,39 @@ class ProcessSampler:
         self._procs.clear()
 
 
-def visible_map(cvd: str | None, devices: Sequence[tuple[int, str, str]]) -> dict[int, int]:
-    """NVML index -> CUDA index under ``CUDA_VISIBLE_DEVICES`` (devices: (nvml index, uuid, pci)).
-
-    Numbers in CUDA_VISIBLE_DEVICES are taken in PCI order (exact with CUDA_DEVICE_ORDER=PCI_BUS_ID,
-    the common setting on shared boxes); UUIDs (``GPU-…``, prefixes allowed) are exact. Like CUDA,
-    parsing stops at the first entry that names no device.
-    """
-    if cvd is None:
-        return {idx: idx for idx, _, _ in devices}
-    out: dict[int, int] = {}
-    for entry in (e.strip() for e in cvd.split(",")):
-        if not entry:
-            break
-        match = None
-        if entry.lstrip("-").isdigit():
-            n = int(entry)
-            match = next((idx for idx, _, _ in devices if idx == n), None)
-        else:
-            match = next((idx for idx, uuid, _ in devices if uuid and uuid.startswith(entry)), None)
-        if match is None or match in out:
-            break
-        out[match] = len(out)
-    return out
-
-
 class NvmlSampler(ProcessSampler):
-    """Per-GPU fields from NVML, each read on its own so one unsupported field blanks only itself."""
+    """Per-GPU fields from NVML (through the one NVML gateway), each N/A on its own."""
 
     def __init__(self, cvd: str | None = None, run_uuids: Sequence[str] = ()) -> None:
         super().__init__()
-        try:
-            import pynvml
-        except ImportError as e:
-            raise NvmlUnavailable(f"nvidia-ml-py not installed ({e})") from None
-        self.nv = pynvml
-        try:
-            pynvml.nvmlInit()
-        except pynvml.NVMLError as e:
-            raise NvmlUnavailable(str(e) or type(e).__name__) from None
-        except OSError as e:  # a broken libnvidia-ml can fail at the loader level
-            raise NvmlUnavailable(str(e)) from None
-        # Static fields are read once: name, uuid, PCI id, total memory, power limit.
-        self._static: list[GpuReading] = []
-        self._handles: list[Any] = []
-        for i in range(pynvml.nvmlDeviceGetCount()):
-            h = pynvml.nvmlDeviceGetHandleByIndex(i)
-            self._handles.append(h)
-            name = self._get(pynvml.nvmlDeviceGetName, h) or f"GPU {i}"
-            uuid = self._get(pynvml.nvmlDeviceGetUUID, h) or ""
-            pci = self._get(lambda x: pynvml.nvmlDeviceGetPciInfo(x).busId, h) or ""
-            total = self._get(lambda x: int(pynvml.nvmlDeviceGetMemoryInfo(x).total), h)
-            limit = self._get(lambda x: pynvml.nvmlDeviceGetEnforcedPowerLimit(x) / 1000.0, h)
-            self._static.append(
-                GpuReading(i, _text(name), _text(uuid), _text(pci), mem_total=total, power_limit=limit)
-            )
-        mapping = visible_map(cvd, [(g.index, g.uuid, g.pci_bus_id) for g in self._static])
+        self.nvml = NvmlSession()  # raises NvmlUnavailable with the reason
+        devices = self.nvml.devices
+        mapping = visible_map(cvd, [(d.index, d.uuid, d.pci_bus_id) for d in devices])
         if run_uuids:  # the runner told us exactly which GPUs torch used
-            mapping = {g.index: run_uuids.index(g.uuid) for g in self._static if g.uuid in run_uuids}
-        self._static = [replace(g, cuda_index=mapping.get(g.index)) for g in self._static]
-
-    def _get(self, fn: Callable[[Any], Any], handle: Any) -> Any:
-        try:
-            return fn(handle)
-        except self.nv.NVMLError:  # NotSupported, NoPermission, GpuIsLost …: this field only
-            return None
-
-    def _proc_mem(self, h: Any) -> dict[int, int | None] | None:
-        nv = self.nv
-        for name in (
-            "nvmlDeviceGetComputeRunningProcesses_v3",
-            "nvmlDeviceGetComputeRunningProcesses_v2",
-            "nvmlDeviceGetComputeRunningProcesses",
-        ):
-            fn = getattr(nv, name, None)
-            if fn is None:
-                continue
-            try:
-                return {
-                    int(p.pid): (int(p.usedGpuMemory) if p.usedGpuMemory is not None else None) for p in fn(h)
-                }
-            except (nv.NVMLError_FunctionNotFound, AttributeError):
-                continue
-            except nv.NVMLError:
-                return None
-        return None
+            mapping = {d.index: list(run_uuids).index(d.uuid) for d in devices if d.uuid in run_uuids}
+        # Static fields are read once per session: name, uuid, PCI id, total memory, power limit.
+        self._static = [
+            GpuReading(
+                d.index,
+                d.name,
+                d.uuid,
+                d.pci_bus_id,
+                cuda_index=mapping.get(d.index),
+                mem_total=d.mem_total,
+                power_limit=d.power_limit,
+            )
+            for d in devices
+        ]
 
     def sample(self, pids: Sequence[int]) -> GpuSample:
-        nv = self.nv
+        nv = self.nvml
         wanted = set(pids)
         gpus = []
         run_total: int | None = None
         seen_any = False
-        for static, h in zip(self._static, self._handles, strict=True):
-            util = self._get(nv.nvmlDeviceGetUtilizationRates, h)
-            mem = self._get(nv.nvmlDeviceGetMemoryInfo, h)
-            procs = self._proc_mem(h)
+        for static, h in zip(self._static, nv.handles, strict=True):
+            util = nv.utilization(h)
+            procs = nv.compute_processes(h)
             run_mem = None
             if procs is not None:
                 seen_any = seen_any or bool(procs)
@@ -243,15 +177,13 @@ class NvmlSampler(ProcessSampler):
             gpus.append(
                 replace(
                     static,
-                    util_gpu=float(util.gpu) if util is not None else None,
-                    util_mem=float(util.memory) if util is not None else None,
-                    mem_used=int(mem.used) if mem is not None else None,
-                    temperature=self._get(
-                        lambda x: float(nv.nvmlDeviceGetTemperature(x, nv.NVML_TEMPERATURE_GPU)), h
-                    ),
-                    power=self._get(lambda x: nv.nvmlDeviceGetPowerUsage(x) / 1000.0, h),
-                    sm_clock=self._get(lambda x: int(nv.nvmlDeviceGetClockInfo(x, nv.NVML_CLOCK_SM)), h),
-                    fan=self._get(lambda x: float(nv.nvmlDeviceGetFanSpeed(x)), h),
+                    util_gpu=util[0] if util is not None else None,
+                    util_mem=util[1] if util is not None else None,
+                    mem_used=nv.memory_used(h),
+                    temperature=nv.temperature(h),
+                    power=nv.power(h),
+                    sm_clock=nv.sm_clock(h),
+                    fan=nv.fan(h),
                     run_mem=run_mem,
                 )
             )
@@ -264,12 +196,7 @@ class NvmlSampler(ProcessSampler):
 
     def close(self) -> None:
         super().close()
-        with contextlib.suppress(Exception):
-            self.nv.nvmlShutdown()
-
-
-def _text(v: Any) -> str:
-    return v.decode() if isinstance(v, bytes) else str(v)
+        self.nvml.close()
 
 
 def default_sampler(cvd: str | None = None, run_uuids: Sequence[str] = ()) -> GpuSampler:
@@ -398,12 +325,5 @@ def cuda_device_count() -> tuple[int, str]:
     NVML answers without importing torch (seconds saved on every launch); CUDA_VISIBLE_DEVICES
     narrows it the way CUDA would.
     """
-    try:
-        s = NvmlSampler(os.environ.get("CUDA_VISIBLE_DEVICES"))
-    except NvmlUnavailable as e:
-        return 0, f"NVML unavailable: {e}"
-    try:
-        n = sum(1 for g in s._static if g.cuda_index is not None)
-    finally:
-        s.close()
-    return n, "" if n else "CUDA_VISIBLE_DEVICES hides every GPU"
+    devices, why = visible_devices(os.environ.get("CUDA_VISIBLE_DEVICES"))
+    return len(devices), why
