@@ -20,7 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from yolofreeze.core.demo import cache_dir  # noqa: E402
+from yolofreeze.core.paths import cache_dir  # noqa: E402
 from yolofreeze.core.training.child.offline import prepare_config_dir  # noqa: E402
 from yolofreeze.core.training.dataset import make_dataset  # noqa: E402
 from yolofreeze.core.training.launch import LaunchOptions, launch  # noqa: E402

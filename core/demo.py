@@ -11,16 +11,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from yolofreeze.core.paths import cache_dir
+
 DEMO_MODEL = "yolov5s"
-
-
-def cache_dir() -> Path:
-    override = os.environ.get("YOLOFREEZE_CACHE_DIR")
-    if override:
-        return Path(override)
-    from platformdirs import user_cache_dir
-
-    return Path(user_cache_dir("yolofreeze-tui"))
 
 
 def model_yaml_path(name: str) -> Path:

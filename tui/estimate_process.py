@@ -34,7 +34,7 @@ LOG_LIMIT = 1 << 20  # one estimate session's warnings are a few KiB; start afre
 
 
 def child_log_path() -> Any:
-    from yolofreeze.core.demo import cache_dir
+    from yolofreeze.core.paths import cache_dir
 
     return cache_dir() / LOG_NAME
 

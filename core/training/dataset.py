@@ -408,7 +408,7 @@ def make_dataset(root: Path, n_train: int = 24, n_val: int = 8, size: int = 96, 
 
 def demo_dataset() -> Path:
     """The demo dataset's data.yaml, generated once into the cache dir (a few dozen images)."""
-    from yolofreeze.core.demo import cache_dir
+    from yolofreeze.core.paths import cache_dir
 
     root = cache_dir() / f"demo-dataset-v{DEMO_DATASET_VERSION}"
     data = root / "data.yaml"

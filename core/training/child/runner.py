@@ -533,7 +533,7 @@ def train(run_dir: Path) -> int:
     status = Status(run_dir, writer)
     progress: ProgressWriter | None = None
     try:
-        from yolofreeze.core.demo import cache_dir
+        from yolofreeze.core.paths import cache_dir
         from yolofreeze.core.training.child import offline
 
         config = read_json(run_dir / "config.json") or {}
