@@ -124,7 +124,7 @@ def test_a_layer_numbered_200_million_builds_nothing_that_large(tmp_path: Path) 
         f"info = read_checkpoint({str(ck)!r})\n"
         # the reader gives this file no layer list (its numbers exceed what it holds), so layer-based
         # presets say so instead of guessing; name-based plans stay exact
-        "from core.errors import PlanError\n"
+        "from yolofreeze.core.errors import PlanError\n"
         "try:\n    preset(info, 'all')\nexcept PlanError as e:\n    assert 'no numbered layers' in str(e)\n"
         "else:\n    raise AssertionError('all applied to a file without a layer list')\n"
         "for spec in ('first:200000001',):\n"
