@@ -11,14 +11,20 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 test: $(STAMP)
+	$(VENV)/bin/lint-imports --no-cache
 	$(PY) -m pytest -q
 
 demo: $(STAMP)
 	$(VENV)/bin/yolofreeze-tui --demo
 
+# mypy sees the installed names (yolofreeze.core, yolofreeze.tui) through a tree of two symlinks.
+TYPECHECK := .cache/typecheck
 lint: $(STAMP)
 	$(PY) -m ruff check core tui tests bench
-	$(PY) -m mypy
+	mkdir -p $(TYPECHECK)/yolofreeze
+	ln -sfn ../../../core $(TYPECHECK)/yolofreeze/core
+	ln -sfn ../../../tui $(TYPECHECK)/yolofreeze/tui
+	cd $(TYPECHECK) && $(abspath $(PY)) -m mypy --config-file $(abspath pyproject.toml) -p yolofreeze.core -p yolofreeze.tui
 
 bench: $(STAMP)
 	$(PY) bench/inspect_speed.py

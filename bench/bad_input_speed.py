@@ -42,8 +42,11 @@ def run_one(path: Path, out: Path, timeout: float = 60) -> tuple[int, float, int
     with open(out, "w+") as sink:
         start = time.perf_counter()
         proc = subprocess.Popen(
-            [sys.executable, "-c", "from tui.cli import entry; entry()", "inspect", str(path)],
-            stdout=sink, stderr=subprocess.STDOUT, preexec_fn=_limit, cwd=ROOT,
+            [sys.executable, "-c", "from yolofreeze.tui.cli import entry; entry()", "inspect", str(path)],
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            preexec_fn=_limit,
+            cwd=ROOT,
         )
         killer = threading.Timer(timeout, lambda: os.kill(proc.pid, signal.SIGKILL))
         killer.start()
@@ -54,6 +57,8 @@ def run_one(path: Path, out: Path, timeout: float = 60) -> tuple[int, float, int
         sink.seek(0)
         first = (sink.readline() or "").strip()
     return proc.returncode, wall, usage.ru_maxrss, first
+
+
 from tests.escape_corpus import escape_files  # noqa: E402
 from tests.yaml_payloads import write_payload_files  # noqa: E402
 
@@ -63,9 +68,8 @@ def yaml_payload_files(outdir: Path, real: Path) -> dict[str, Path]:
     return {f"yaml-{name}": path for name, path in write_payload_files(real, outdir).items()}
 
 
-
 Case = tuple[str, list[str]]
-CLI = [sys.executable, "-c", "from tui.cli import entry; entry()"]
+CLI = [sys.executable, "-c", "from yolofreeze.tui.cli import entry; entry()"]
 
 
 def cli(*args: str) -> list[str]:
@@ -127,8 +131,10 @@ def special_file_cases(base: Path, real: Path) -> list[Case]:
         ("-o symlink", cli("export", str(real), "--preset", "backbone", "-o", str(base / "link.txt"))),
         ("-o directory", cli("export", str(real), "--preset", "backbone", "-o", str(base))),
         ("-o under a file", cli("export", str(real), "--preset", "backbone", "-o", str(victim / "x"))),
-        ("--gpu-mem inf", cli("estimate", str(real), "--preset", "none", "--batch", "16", "--img", "640",
-                              "--gpu-mem", "inf")),
+        (
+            "--gpu-mem inf",
+            cli("estimate", str(real), "--preset", "none", "--batch", "16", "--img", "640", "--gpu-mem", "inf"),
+        ),
         ("--batch 0", cli("estimate", str(real), "--preset", "none", "--batch", "0", "--img", "640")),
         ("--img -1", cli("estimate", str(real), "--preset", "none", "--batch", "16", "--img", "-1")),
     ]
@@ -139,10 +145,13 @@ def data_yaml_cases(base: Path, real: Path) -> list[Case]:
     d.mkdir()
     os.mkfifo(d / "fifo.yaml")
     os.mkfifo(d / "list.txt")
-    (d / "bomb.yaml").write_text("\n".join(
-        [f"l0: &l0 [{', '.join(['lol'] * 9)}]"]
-        + [f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 9)}]" for i in range(1, 9)]
-        + ["names: *l8", "train: a", "val: a", ""]))
+    (d / "bomb.yaml").write_text(
+        "\n".join(
+            [f"l0: &l0 [{', '.join(['lol'] * 9)}]"]
+            + [f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 9)}]" for i in range(1, 9)]
+            + ["names: *l8", "train: a", "val: a", ""]
+        )
+    )
     (d / "zero.yaml").write_text("train: /dev/zero\nval: /dev/zero\nnames: [a]\n")
     (d / "fifolist.yaml").write_text(f"train: {d / 'list.txt'}\nval: {d / 'list.txt'}\nnames: [a]\n")
 
@@ -159,8 +168,14 @@ def data_yaml_cases(base: Path, real: Path) -> list[Case]:
 
 def escape_cases(base: Path, real: Path) -> list[Case]:
     files = escape_files(base / "escape", real)
-    picked = ["sgr_conceal.pt", "fake_verdict.pt", "osc52_clipboard.pt", "hostile_sgr_conceal.pt",
-              "hostile_osc_title.pt", "escape_module.pt"]
+    picked = [
+        "sgr_conceal.pt",
+        "fake_verdict.pt",
+        "osc52_clipboard.pt",
+        "hostile_sgr_conceal.pt",
+        "hostile_osc_title.pt",
+        "escape_module.pt",
+    ]
     return [(f"escape {n}", cli("inspect", str(files[n]))) for n in picked] + [
         ("escape --json lone surrogate", cli("inspect", "--json", str(files["lone_surrogate.pt"]))),
     ]
@@ -170,12 +185,15 @@ def output_cases(base: Path, real: Path) -> list[Case]:
     evil = escape_files(base / "escape-out", real)["hostile_sgr_conceal.pt"]
     return [
         ("evil | head -1 (pipefail)", shell('set -o pipefail; "$@" | head -1 >/dev/null', "inspect", str(evil))),
-        ("--json | head -c 10", shell('set -o pipefail; "$@" | head -c 10 >/dev/null', "inspect", "--json",
-                                      str(real))),
+        ("--json | head -c 10", shell('set -o pipefail; "$@" | head -c 10 >/dev/null', "inspect", "--json", str(real))),
         ("stdout closed", shell('"$@" >&-', "inspect", str(evil))),
         ("stdout /dev/full", shell('"$@" >/dev/full', "inspect", str(real))),
-        ("LANG=C strict ascii", shell('PYTHONIOENCODING=ascii:strict LANG=C "$@"', "inspect",
-                                      str(base / "escape-out" / "lone_surrogate.pt"))),
+        (
+            "LANG=C strict ascii",
+            shell(
+                'PYTHONIOENCODING=ascii:strict LANG=C "$@"', "inspect", str(base / "escape-out" / "lone_surrogate.pt")
+            ),
+        ),
     ]
 
 
@@ -199,8 +217,7 @@ def run_cases(title: str, cases: list[Case], base: Path) -> float:
     print(f"\n{title}\n{'case':<34} {'exit':>4} {'wall s':>7} {'RSS MiB':>8}  first line of stderr (or stdout)")
     for name, argv in cases:
         start = time.perf_counter()
-        with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err, \
-                tempfile.NamedTemporaryFile("r") as peak:
+        with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err, tempfile.NamedTemporaryFile("r") as peak:
             # GNU time reports the case's own peak RSS: a child's ru_maxrss starts from its forking
             # parent's peak, and time's is a few MiB where ours would be tens
             timer = ["/usr/bin/time", "-f", "%M", "-o", peak.name] if os.path.exists("/usr/bin/time") else []
@@ -229,9 +246,12 @@ def main() -> None:
         marker = base / "PWNED"
         markers = base / "markers"
         markers.mkdir()
-        files = {**broken_files(base / "broken", real), **hostile_files(base / "hostile", real, marker),
-                 **{f"{k}.pt": v for k, v in bypass_files(base / "bypass", real, markers).items()},
-                 **slow_but_valid_files(base / "valid")}
+        files = {
+            **broken_files(base / "broken", real),
+            **hostile_files(base / "hostile", real, marker),
+            **{f"{k}.pt": v for k, v in bypass_files(base / "bypass", real, markers).items()},
+            **slow_but_valid_files(base / "valid"),
+        }
         if legacy is not None:
             files.update({f"{k}.pt": v for k, v in legacy_side_files(base / "legacy", legacy, markers).items()})
         files.update(yaml_payload_files(base / "yaml", real))
@@ -245,8 +265,10 @@ def main() -> None:
             first = first.replace(str(path), "FILE")
             print(f"{name:<38} {rc:>4} {wall:>7.3f} {rss / 1024:>8.1f}  {first[:90]}")
         ran = marker.exists() or any(markers.iterdir()) or any(base.rglob("*.marker"))
-        print(f"\n{len(files)} files; slowest {worst:.3f} s (target 2 s); max RSS {worst_rss / 1024:.1f} MiB "
-              f"(target 512 MiB); payload ran: {ran}")
+        print(
+            f"\n{len(files)} files; slowest {worst:.3f} s (target 2 s); max RSS {worst_rss / 1024:.1f} MiB "
+            f"(target 512 MiB); payload ran: {ran}"
+        )
         blocks = [
             ("presets", preset_cases),
             ("plan files", plan_cases),

@@ -31,16 +31,16 @@ def main() -> int:
         import torch  # noqa: F401
         import yolov5.models.yolo  # noqa: F401
 
-        from core.memory import trace  # noqa: F401
+        from yolofreeze.core.memory import trace  # noqa: F401
     t_import = time.perf_counter() - t0
     logging.getLogger("yolov5").disabled = True  # its model tables would bury the figures
     from bench.gpu_memory_check import checkpoint
-    from core.checkpoint import read_checkpoint
-    from core.freeze import preset
+    from yolofreeze.core.checkpoint.reader import read_checkpoint
+    from yolofreeze.core.plan.freeze import preset
 
     path = checkpoint(args.model)
-    from core.memory import estimator
-    from core.memory.estimator import TrainConfig, estimate_memory, max_batch
+    from yolofreeze.core.memory import estimator
+    from yolofreeze.core.memory.estimator import TrainConfig, estimate_memory, max_batch
 
     info = read_checkpoint(str(path))
     frozen = preset(info, args.plan).frozen

@@ -35,7 +35,7 @@ CKPT_DIR = ROOT / ".cache" / "bench-ckpt"
 
 def checkpoint(name: str) -> Path:
     """A freshly initialised yolov5 checkpoint (no download), built once."""
-    from core.demo import build_checkpoint
+    from yolofreeze.core.demo import build_checkpoint
 
     path = CKPT_DIR / f"{name}.pt"
     if not path.exists():
@@ -46,7 +46,7 @@ def checkpoint(name: str) -> Path:
 
 
 def real_model(info: Any) -> Any:
-    from core.yamlgate import gated_cfg
+    from yolofreeze.core.checkpoint.yamlgate import gated_cfg
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -82,7 +82,7 @@ def measure_cuda(info: Any, frozen: frozenset[str], optimizer: str, batch: int, 
         from yolov5.utils.loss import ComputeLoss
         from yolov5.utils.torch_utils import ModelEMA, smart_optimizer
 
-    from core.memory.trace import HYP
+    from yolofreeze.core.memory.tracing.trace import HYP
 
     dev = torch.device("cuda:0")
     model = real_model(info).to(dev)
@@ -171,9 +171,9 @@ def main() -> int:
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     import torch
 
-    from core.checkpoint import read_checkpoint
-    from core.freeze import preset
-    from core.memory.estimator import CUDA_CONTEXT_BYTES, WORKSPACE_BYTES, TrainConfig, estimate_memory
+    from yolofreeze.core.checkpoint.reader import read_checkpoint
+    from yolofreeze.core.memory.estimator import CUDA_CONTEXT_BYTES, WORKSPACE_BYTES, TrainConfig, estimate_memory
+    from yolofreeze.core.plan.freeze import preset
 
     gpu = torch.cuda.is_available()
     if gpu:

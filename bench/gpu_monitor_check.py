@@ -20,7 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from core.gpu import NvmlSampler, NvmlUnavailable, process_tree  # noqa: E402
+from yolofreeze.core.monitoring.gpu import NvmlSampler, NvmlUnavailable, process_tree  # noqa: E402
 
 EXIT_NO_GPU = 3
 
@@ -49,11 +49,11 @@ def main() -> int:
     if not sampler.sample([]).gpus:
         print("no GPU: NVML works but lists no devices")
         return EXIT_NO_GPU
-    from core.checkpoint import read_checkpoint
-    from core.dataset import make_dataset
-    from core.freeze import preset
-    from core.launch import LaunchOptions, launch
-    from core.runs import run_status
+    from yolofreeze.core.checkpoint.reader import read_checkpoint
+    from yolofreeze.core.plan.freeze import preset
+    from yolofreeze.core.training.dataset import make_dataset
+    from yolofreeze.core.training.launch import LaunchOptions, launch
+    from yolofreeze.core.training.runs import run_status
 
     tmp = Path(tempfile.mkdtemp(prefix="yf-gpu-"))
     data = make_dataset(tmp / "ds", n_train=256, n_val=16, size=320)

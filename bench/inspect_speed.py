@@ -54,7 +54,7 @@ def main() -> None:
                 check=True,
                 stdout=subprocess.DEVNULL,
             )
-    ours = [sys.executable, "-c", "from tui.cli import entry; entry()", "inspect", "--json", str(ckpt)]
+    ours = [sys.executable, "-c", "from yolofreeze.tui.cli import entry; entry()", "inspect", "--json", str(ckpt)]
     theirs = [sys.executable, "-c", TORCH_ROUTE, str(ckpt)]
     timed(ours)  # warm the page cache and .pyc files for both routes
     timed(theirs)

@@ -20,11 +20,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from core.dataset import make_dataset  # noqa: E402
-from core.demo import cache_dir  # noqa: E402
-from core.launch import LaunchOptions, launch  # noqa: E402
-from core.offline import prepare_config_dir  # noqa: E402
-from core.runs import read_json, run_status  # noqa: E402
+from yolofreeze.core.paths import cache_dir  # noqa: E402
+from yolofreeze.core.training.child.offline import prepare_config_dir  # noqa: E402
+from yolofreeze.core.training.dataset import make_dataset  # noqa: E402
+from yolofreeze.core.training.launch import LaunchOptions, launch  # noqa: E402
+from yolofreeze.core.training.runs import read_json, run_status  # noqa: E402
 
 START, END = "Starting training for", "epochs completed in"
 

@@ -30,8 +30,8 @@ MIB = 1 << 20
 def real_saved_bytes(info: Any, frozen: frozenset[str], batch: int, img: int) -> int:
     import torch
 
-    from core.memory import trace
-    from core.yamlgate import gated_cfg
+    from yolofreeze.core.checkpoint.yamlgate import gated_cfg
+    from yolofreeze.core.memory.tracing import trace
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -79,10 +79,10 @@ def main() -> int:
         import yolov5.models.yolo  # noqa: F401  (its import configures logging: silence it after)
     logging.getLogger("yolov5").disabled = True  # its model tables would bury the figures
     from bench.gpu_memory_check import checkpoint, four_x_params, real_model, torchinfo_bytes
-    from core.checkpoint import read_checkpoint
-    from core.freeze import preset
-    from core.memory.estimator import TrainConfig, estimate_memory
-    from core.memory.trace import trace_step
+    from yolofreeze.core.checkpoint.reader import read_checkpoint
+    from yolofreeze.core.memory.estimator import TrainConfig, estimate_memory
+    from yolofreeze.core.memory.tracing.trace import trace_step
+    from yolofreeze.core.plan.freeze import preset
 
     print(f"{datetime.date.today()}: saved activations, fp32, batch {args.batch}, img {args.img} (MiB)")
     print(f"{'model':<9}{'plan':<10}{'traced':>10}{'real CPU':>10}{'diff':>8}{'trace s':>9}")

@@ -24,10 +24,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from core.gpu import GpuReading, GpuSample, NvmlSampler, ProcessReading, RecordedSampler
-from core.runs import RunRecord, write_json_atomic
-from tui.deps import AppDeps
-from tui.monitor_app import MonitorApp
+from yolofreeze.core.monitoring.gpu import GpuReading, GpuSample, NvmlSampler, ProcessReading, RecordedSampler
+from yolofreeze.core.training.runs import RunRecord, write_json_atomic
+from yolofreeze.tui.deps import AppDeps
+from yolofreeze.tui.monitor_app import MonitorApp
 
 
 class NvmlLike(RecordedSampler):
@@ -35,7 +35,7 @@ class NvmlLike(RecordedSampler):
 
     def __init__(self, samples: list[GpuSample]) -> None:
         super().__init__(samples, loop=True)
-        from core.gpu import ProcessSampler
+        from yolofreeze.core.monitoring.gpu import ProcessSampler
 
         self.proc = ProcessSampler()
 

@@ -132,13 +132,13 @@ def idle_cpu(ckpt: Path, seconds: float, settle: float) -> tuple[float, float]:
 
 
 async def toggle_times(ckpt: Path, repeats: int) -> dict[str, list[float]]:
-    from tui.app import make_app
-    from tui.screens.main import MainScreen
-    from tui.widgets.layer_tree import LayerTree
-    from tui.widgets.summary import PlanSummary
+    from yolofreeze.tui.app import make_app
+    from yolofreeze.tui.screens.main import MainScreen
+    from yolofreeze.tui.widgets.layer_tree import LayerTree
+    from yolofreeze.tui.widgets.summary import PlanSummary
 
     app = make_app(ckpt, estimate_delay=-1)  # the traced estimate is a worker; not part of the handler
-    from core.freeze import yolov5_args
+    from yolofreeze.core.plan.freeze import yolov5_args
 
     times: dict[str, list[float]] = {"handler": [], "handler+draw": [], "--freeze after": []}
     async with app.run_test(size=(80, 24)) as pilot:
@@ -217,8 +217,10 @@ def main() -> None:
         )
 
     pct, settle = idle_cpu(m, args.idle, args.settle)
-    print(f"idle CPU (app + estimate child), yolov5m, {args.idle:.0f} s after a {settle:.0f} s settle: "
-          f"{pct:.2f}% of one core (target <= 2%)")
+    print(
+        f"idle CPU (app + estimate child), yolov5m, {args.idle:.0f} s after a {settle:.0f} s settle: "
+        f"{pct:.2f}% of one core (target <= 2%)"
+    )
 
 
 if __name__ == "__main__":

@@ -11,16 +11,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from yolofreeze.core.paths import cache_dir
+
 DEMO_MODEL = "yolov5s"
-
-
-def cache_dir() -> Path:
-    override = os.environ.get("YOLOFREEZE_CACHE_DIR")
-    if override:
-        return Path(override)
-    from platformdirs import user_cache_dir
-
-    return Path(user_cache_dir("yolofreeze-tui"))
 
 
 def model_yaml_path(name: str) -> Path:
@@ -44,13 +37,13 @@ def build_checkpoint(cfg: str | dict[str, Any], path: Path, nc: int = 80, seed: 
 
     import torch
 
-    from core.thirdparty import import_yolov5
+    from yolofreeze.core.thirdparty import import_yolov5
 
     DetectionModel = import_yolov5("yolov5.models.yolo").DetectionModel  # quiet, out of the user's home
 
     import yaml
 
-    from core.yamlgate import gated_cfg
+    from yolofreeze.core.checkpoint.yamlgate import gated_cfg
 
     source = model_yaml_path(cfg) if isinstance(cfg, str) else None
     raw = yaml.safe_load(source.read_text(encoding="utf-8")) if source is not None else cfg

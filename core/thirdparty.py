@@ -12,7 +12,7 @@ Set here (a value the user already set for a config dir is kept; verbosity and o
 negotiable, since our stdout must stay machine-readable):
 - ``YOLO_CONFIG_DIR`` (ultralytics settings), ``YOLOV5_CONFIG_DIR`` (yolov5 fonts, the same folder
   the runner prepares), ``MPLCONFIGDIR`` (matplotlib's config and font cache), all under
-  ``core.demo.cache_dir()``;
+  ``yolofreeze.core.paths.cache_dir()``;
 - ``YOLO_OFFLINE=1`` (no DNS lookups on import), ``YOLO_VERBOSE=False``, ``YOLOv5_VERBOSE=False``.
 """
 
@@ -28,7 +28,7 @@ FORCED = {"YOLO_OFFLINE": "1", "YOLO_VERBOSE": "False", "YOLOv5_VERBOSE": "False
 
 def quiet_env() -> dict[str, str]:
     """Set the environment yolov5/ultralytics/matplotlib read at import; returns what is in effect."""
-    from core.demo import cache_dir
+    from yolofreeze.core.paths import cache_dir
 
     root = cache_dir()
     dirs = {

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from core.thirdparty import quiet_env
+from yolofreeze.core.thirdparty import quiet_env
 
 # Tests import yolov5 directly too (and their subprocesses inherit this): ultralytics' banner and
 # settings file go to our cache dir, never the developer's ~/.config.
@@ -35,8 +35,9 @@ def ckpt_dir() -> Path:
     done = out / ".complete"
     if not done.exists():
         env = dict(os.environ, PYTHONWARNINGS="ignore", YOLOv5_VERBOSE="False")
-        subprocess.run([sys.executable, str(GENERATOR), str(out)], check=True, env=env,
-                       stdout=subprocess.DEVNULL, cwd=ROOT)
+        subprocess.run(
+            [sys.executable, str(GENERATOR), str(out)], check=True, env=env, stdout=subprocess.DEVNULL, cwd=ROOT
+        )
         done.touch()
     return out
 
@@ -58,8 +59,9 @@ def large_checkpoint(ckpt_dir: Path):  # type: ignore[no-untyped-def]
     def build(name: str) -> Path:
         path = ckpt_dir / name
         if not path.exists():
-            subprocess.run([sys.executable, str(GENERATOR), str(ckpt_dir), name], check=True,
-                           stdout=subprocess.DEVNULL, cwd=ROOT)
+            subprocess.run(
+                [sys.executable, str(GENERATOR), str(ckpt_dir), name], check=True, stdout=subprocess.DEVNULL, cwd=ROOT
+            )
         return path
 
     return build

@@ -31,8 +31,8 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from core.demo import build_checkpoint, model_yaml_path
-from core.thirdparty import quiet_env
+from yolofreeze.core.demo import build_checkpoint, model_yaml_path
+from yolofreeze.core.thirdparty import quiet_env
 
 quiet_env()  # every yolov5/ultralytics import below: no banner, nothing in the user's home
 
@@ -83,8 +83,17 @@ def _stripped(model: torch.nn.Module) -> dict[str, Any]:
     model = copy.deepcopy(model).half()
     for p in model.parameters():
         p.requires_grad = False
-    return {"epoch": -1, "best_fitness": None, "model": model, "ema": None, "updates": None,
-            "optimizer": None, "opt": None, "git": None, "date": "2026-01-01T00:00:00"}
+    return {
+        "epoch": -1,
+        "best_fitness": None,
+        "model": model,
+        "ema": None,
+        "updates": None,
+        "optimizer": None,
+        "opt": None,
+        "git": None,
+        "date": "2026-01-01T00:00:00",
+    }
 
 
 def _training(model: torch.nn.Module) -> dict[str, Any]:
@@ -102,8 +111,15 @@ def _training(model: torch.nn.Module) -> dict[str, Any]:
         "ema": ema,
         "updates": 120,
         "optimizer": opt.state_dict(),
-        "opt": {"weights": Path("/data/yolov5s.pt"), "epochs": 10, "batch_size": 16, "imgsz": 640,
-                "freeze": [10], "save_dir": Path("runs/train/exp"), "lr": np.float64(0.01)},
+        "opt": {
+            "weights": Path("/data/yolov5s.pt"),
+            "epochs": 10,
+            "batch_size": 16,
+            "imgsz": 640,
+            "freeze": [10],
+            "save_dir": Path("runs/train/exp"),
+            "lr": np.float64(0.01),
+        },
         "git": {"remote": None, "branch": None, "commit": None},
         "date": datetime.datetime(2026, 1, 2).isoformat(),
     }
@@ -140,9 +156,17 @@ def _ultralytics(path: Path) -> None:
 
     torch.manual_seed(0)
     m = V8("yolov8n.yaml", nc=80, verbose=False)
-    ckpt = {"date": "2026-01-01", "version": "8.4", "epoch": 5, "best_fitness": 0.1, "model": None,
-            "ema": copy.deepcopy(m).half(), "updates": 10, "optimizer": None,
-            "train_args": {"model": "yolov8n.yaml", "epochs": 10, "imgsz": 640, "freeze": None}}
+    ckpt = {
+        "date": "2026-01-01",
+        "version": "8.4",
+        "epoch": 5,
+        "best_fitness": 0.1,
+        "model": None,
+        "ema": copy.deepcopy(m).half(),
+        "updates": 10,
+        "optimizer": None,
+        "train_args": {"model": "yolov8n.yaml", "epochs": 10, "imgsz": 640, "freeze": None},
+    }
     _save(ckpt, path)
 
 

@@ -16,15 +16,15 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.worker import Worker, WorkerState
 
-from core.errors import EXIT_UNREADABLE, YoloFreezeError
-from core.freeze import FreezePlan, load_plan_file
-from tui.deps import AppDeps
-from tui.estimate_process import ProcessEstimator
-from tui.messages import CheckpointFailed, CheckpointLoaded
+from yolofreeze.core.errors import EXIT_UNREADABLE, YoloFreezeError
+from yolofreeze.core.plan.freeze import FreezePlan, load_plan_file
+from yolofreeze.tui.deps import AppDeps
+from yolofreeze.tui.estimate_process import ProcessEstimator
+from yolofreeze.tui.messages import CheckpointFailed, CheckpointLoaded
 
 if TYPE_CHECKING:
-    from core.checkpoint import ModelInfo
-    from core.memory.estimator import MemoryEstimate, TrainConfig
+    from yolofreeze.core.checkpoint.reader import ModelInfo
+    from yolofreeze.core.memory.estimator import MemoryEstimate, TrainConfig
 
 Estimator = Callable[["ModelInfo", frozenset[str], "TrainConfig", Callable[[], bool]], "MemoryEstimate"]
 
@@ -33,7 +33,7 @@ def traced_estimate(
     info: ModelInfo, frozen: frozenset[str], config: TrainConfig, cancelled: Callable[[], bool]
 ) -> MemoryEstimate:
     # Imported here: the estimator pulls in torch, which must never delay the first screen.
-    from core.memory.estimator import estimate_memory
+    from yolofreeze.core.memory.estimator import estimate_memory
 
     return estimate_memory(info, frozen, config, cancelled=cancelled)
 
@@ -75,8 +75,8 @@ class YoloFreezeApp(App[int]):
 
         Never stops a training run: a launched run is detached and keeps going.
         """
-        from tui.screens.confirm import ConfirmScreen
-        from tui.screens.main import MainScreen
+        from yolofreeze.tui.screens.confirm import ConfirmScreen
+        from yolofreeze.tui.screens.main import MainScreen
 
         main = next((s for s in self.screen_stack if isinstance(s, MainScreen)), None)
         if main is None or main.plan.frozen == main.saved_frozen:
@@ -89,7 +89,7 @@ class YoloFreezeApp(App[int]):
         self._quit_asked = self.screen if isinstance(self.screen, ConfirmScreen) else None
 
     def on_mount(self) -> None:
-        from tui.screens.loading import LoadingScreen
+        from yolofreeze.tui.screens.loading import LoadingScreen
 
         if self.path is None:
             self._failed(CheckpointFailed("", "No checkpoint given: yolofreeze-tui PATH (or --demo)."))
@@ -125,7 +125,7 @@ class YoloFreezeApp(App[int]):
 
     @on(CheckpointLoaded)
     def _loaded(self, message: CheckpointLoaded) -> None:
-        from tui.screens.main import MainScreen
+        from yolofreeze.tui.screens.main import MainScreen
 
         screen = MainScreen(message.info, message.plan, message.notes, width=self.size.width)
         if self._loading_timer is not None:
@@ -137,7 +137,7 @@ class YoloFreezeApp(App[int]):
 
     @on(CheckpointFailed)
     def _failed(self, message: CheckpointFailed) -> None:
-        from tui.screens.error import ErrorScreen
+        from yolofreeze.tui.screens.error import ErrorScreen
 
         screen = ErrorScreen(message.path, message.message)
         if self._loading_timer is not None:
@@ -159,15 +159,15 @@ class YoloFreezeApp(App[int]):
             return
         self.notify(f"{worker.description or worker.name} failed: {error!r}", severity="error", timeout=10)
         if worker.group == "estimate":
-            from tui.messages import EstimateUnavailable
-            from tui.screens.main import MainScreen
+            from yolofreeze.tui.messages import EstimateUnavailable
+            from yolofreeze.tui.screens.main import MainScreen
 
             if isinstance(self.screen, MainScreen):
                 self.screen.post_message(EstimateUnavailable(frozenset(), f"estimator error: {error!r}"))
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
-        from tui.screens.main import MainScreen
+        from yolofreeze.tui.screens.main import MainScreen
 
         if not isinstance(screen, MainScreen):
             return

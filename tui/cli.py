@@ -19,10 +19,10 @@ import sys
 from collections.abc import Sequence
 from typing import TextIO
 
-from core import __version__
-from core.errors import EXIT_UNREADABLE, EXIT_USAGE, YoloFreezeError
-from tui.commands import COMMANDS
-from tui.format import safe_text
+from yolofreeze.core import __version__
+from yolofreeze.core.errors import EXIT_UNREADABLE, EXIT_USAGE, YoloFreezeError
+from yolofreeze.tui.commands import COMMANDS
+from yolofreeze.tui.format import safe_text
 
 
 class _Parser(argparse.ArgumentParser):
@@ -112,7 +112,7 @@ def _main_parser() -> argparse.ArgumentParser:
 
 
 def _command_parser(name: str) -> tuple[argparse.ArgumentParser, object]:
-    mod = importlib.import_module(f"tui.commands.{name}")
+    mod = importlib.import_module(f"yolofreeze.tui.commands.{name}")
     p = _Parser(prog=f"yolofreeze-tui {name}", description=COMMANDS[name])
     mod.add_arguments(p)
     return p, mod
@@ -125,7 +125,7 @@ def _run(args_list: list[str]) -> int:
             args = parser.parse_args(args_list[1:])
             return int(mod.run(args))  # type: ignore[attr-defined]
         args = _main_parser().parse_args(args_list)
-        from tui.commands import open_app
+        from yolofreeze.tui.commands import open_app
 
         return open_app.run(args)
     except YoloFreezeError as e:

@@ -11,17 +11,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from core.checkpoint import ModelInfo, read_checkpoint
+from yolofreeze.core.checkpoint.reader import ModelInfo, read_checkpoint
 
 
 @dataclass
 class AppDeps:
     read_checkpoint: Callable[[str], ModelInfo] = read_checkpoint
-    # Where run records live; None means core.runs' default (the user state dir).
+    # Where run records live; None means yolofreeze.core.training.runs' default (the user state dir).
     state_dir: Path | None = None
-    # Makes the GPU sampler for the monitor (core.gpu); None means the real NVML one, with the
+    # Makes the GPU sampler for the monitor (yolofreeze.core.monitoring.gpu); None means the real NVML one, with the
     # CPU/RAM fallback when NVML is missing.
     gpu_sampler_factory: Callable[[], Any] | None = None
-    # Starts training processes (core.launch); None means the real launcher.
+    # Starts training processes (yolofreeze.core.training.launch); None means the real launcher.
     launcher: Any = None
     extra: dict[str, Any] = field(default_factory=dict)

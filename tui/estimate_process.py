@@ -7,7 +7,7 @@ between estimates; a shared generation number lets a newer request cancel the ru
 
 The child never writes to the user's terminal (Textual owns it; stray output would corrupt the
 screen): its stdout and stderr, file descriptors included, go to ``estimate-child.log`` in the cache
-dir, and yolov5/ultralytics are imported quietly (core.thirdparty).
+dir, and yolov5/ultralytics are imported quietly (yolofreeze.core.thirdparty).
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from core.checkpoint import ModelInfo
-    from core.memory.estimator import MemoryEstimate, TrainConfig
+    from yolofreeze.core.checkpoint.reader import ModelInfo
+    from yolofreeze.core.memory.estimator import MemoryEstimate, TrainConfig
 
 _generation: Any = None  # the child's view of the shared counter
 _infos: dict[str, ModelInfo] = {}
@@ -34,7 +34,7 @@ LOG_LIMIT = 1 << 20  # one estimate session's warnings are a few KiB; start afre
 
 
 def child_log_path() -> Any:
-    from core.demo import cache_dir
+    from yolofreeze.core.paths import cache_dir
 
     return cache_dir() / LOG_NAME
 
@@ -59,15 +59,15 @@ def _redirect_output() -> None:
 def _init_child(generation: Any) -> None:
     global _generation
     _redirect_output()
-    from core.thirdparty import quiet_env
+    from yolofreeze.core.thirdparty import quiet_env
 
     quiet_env()
     _generation = generation
 
 
 def _estimate_in_child(path: str, frozen: frozenset[str], config: TrainConfig, mine: int) -> MemoryEstimate:
-    from core.checkpoint import read_checkpoint
-    from core.memory.estimator import estimate_memory
+    from yolofreeze.core.checkpoint.reader import read_checkpoint
+    from yolofreeze.core.memory.estimator import estimate_memory
 
     info = _infos.get(path)
     if info is None:
@@ -94,7 +94,7 @@ class ProcessEstimator:
     def __call__(
         self, info: ModelInfo, frozen: frozenset[str], config: TrainConfig, cancelled: Callable[[], bool]
     ) -> MemoryEstimate:
-        from core.memory.estimator import EstimateCancelled
+        from yolofreeze.core.memory.estimator import EstimateCancelled
 
         with self._lock:
             with self._generation.get_lock():

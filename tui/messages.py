@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING
 from textual.message import Message
 
 if TYPE_CHECKING:
-    from core.checkpoint import ModelInfo
-    from core.freeze import FreezePlan
-    from core.memory.estimator import MemoryEstimate, TrainConfig
+    from yolofreeze.core.checkpoint.reader import ModelInfo
+    from yolofreeze.core.memory.estimator import MemoryEstimate, TrainConfig
+    from yolofreeze.core.plan.freeze import FreezePlan
 
 
 @dataclass

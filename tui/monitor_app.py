@@ -11,8 +11,8 @@ from typing import ClassVar
 from textual.app import App
 from textual.binding import Binding, BindingType
 
-from tui.deps import AppDeps
-from tui.screens.monitor import MonitorScreen
+from yolofreeze.tui.deps import AppDeps
+from yolofreeze.tui.screens.monitor import MonitorScreen
 
 
 class MonitorApp(App[int]):

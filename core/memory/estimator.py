@@ -16,12 +16,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from core.checkpoint import ModelInfo
-from core.errors import UsageError, YoloFreezeError
-from core.memory.allocator import ReplayResult, replay
-from core.memory.analytic import OPTIMIZERS
-from core.memory.kinds import GRADIENTS, NAMES, TEMPORARIES
-from core.yamlgate import gated_cfg
+from yolofreeze.core.checkpoint.reader import ModelInfo
+from yolofreeze.core.checkpoint.yamlgate import gated_cfg
+from yolofreeze.core.errors import UsageError, YoloFreezeError
+from yolofreeze.core.memory.allocator import ReplayResult, replay
+from yolofreeze.core.memory.analytic import OPTIMIZERS
+from yolofreeze.core.memory.kinds import GRADIENTS, NAMES, TEMPORARIES
 
 MIB = 1 << 20
 # What nvidia-smi shows beyond torch's reserved memory: the CUDA context (driver, kernels,
@@ -200,7 +200,7 @@ def _trace_pair(
 
 def _import_trace() -> Any:
     try:
-        from core.memory import trace
+        from yolofreeze.core.memory.tracing import trace
     except ImportError as e:  # torch or yolov5 missing, or yolov5 7.0 without pkg_resources
         raise EstimateUnavailable(f"the traced estimate needs torch and yolov5: {e}") from None
     return trace

@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from core.launch import LaunchOptions
-from core.runs import RunRecord, RunStatus, run_status
+from yolofreeze.core.training.launch import LaunchOptions
+from yolofreeze.core.training.runs import RunRecord, RunStatus, run_status
 
 
 def fast_options(ckpt: Path, data: Path, frozen: frozenset[str], project: Path, **kw: object) -> LaunchOptions:
@@ -49,10 +49,23 @@ def make_record(root: Path, run_id: str, log: str = "", **fields: object) -> Run
     d.mkdir(parents=True)
     (d / "train.log").write_text(log)
     values: dict[str, object] = {
-        "run_id": run_id, "run_dir": str(d), "created": time.time(), "checkpoint": "c.pt",
-        "checkpoint_sha256": "0", "data": "d.yaml", "command": ("python",), "cwd": "/", "pid": 999999,
-        "pid_create_time": 0.0, "log": str(d / "train.log"), "project": "p", "name": "n",
-        "device": "cpu", "gpus": 0, "frozen": 3, "bn_eval": True,
+        "run_id": run_id,
+        "run_dir": str(d),
+        "created": time.time(),
+        "checkpoint": "c.pt",
+        "checkpoint_sha256": "0",
+        "data": "d.yaml",
+        "command": ("python",),
+        "cwd": "/",
+        "pid": 999999,
+        "pid_create_time": 0.0,
+        "log": str(d / "train.log"),
+        "project": "p",
+        "name": "n",
+        "device": "cpu",
+        "gpus": 0,
+        "frozen": 3,
+        "bn_eval": True,
     }
     values.update(fields)
     values.setdefault("pgid", values["pid"])

@@ -1,7 +1,7 @@
 """The design's import rules, each checked in a fresh interpreter with an empty HOME and XDG dirs.
 
 - core never loads Textual or Rich; the first screen never waits for torch;
-- yolov5/ultralytics are imported only through core.thirdparty: nothing of theirs reaches stdout or
+- yolov5/ultralytics are imported only through yolofreeze.core.thirdparty: nothing of theirs reaches stdout or
   the user's home (a plain import, tried in the same clean home, provably does both);
 - ``estimate --json`` on a machine that never ran it prints JSON only.
 
@@ -18,7 +18,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import core
+import yolofreeze.core
 
 ROOT = Path(__file__).resolve().parents[2]
 # anything that would point a library's config or our cache somewhere the test did not choose
@@ -46,13 +46,11 @@ def home_files(tmp_path: Path) -> list[str]:
     """Files in the user's HOME and XDG dirs, except our own cache dir (where we put theirs)."""
     ours = tmp_path / "xdg" / "cache" / "yolofreeze-tui"
     found = [*(tmp_path / "home").rglob("*"), *(tmp_path / "xdg").rglob("*")]
-    return sorted(
-        str(p.relative_to(tmp_path)) for p in found if p != ours.parent and ours not in (p, *p.parents)
-    )
+    return sorted(str(p.relative_to(tmp_path)) for p in found if p != ours.parent and ours not in (p, *p.parents))
 
 
 def test_core_modules_never_import_textual_or_rich(tmp_path: Path) -> None:
-    names = [m.name for m in pkgutil.walk_packages(core.__path__, "core.")]
+    names = [m.name for m in pkgutil.walk_packages(yolofreeze.core.__path__, "yolofreeze.core.")]
     code = (
         "import importlib, sys\n"
         f"for n in {names!r}: importlib.import_module(n)\n"
@@ -67,12 +65,25 @@ def test_core_modules_never_import_textual_or_rich(tmp_path: Path) -> None:
 
 # The tracer's internals exist only to run torch code; the estimator imports them inside its
 # functions (in a worker or child process), so nothing on the way to a screen loads them.
-TORCH_SIDE = {"core.memory.trace", "core.memory.cuda_autocast", "core.memory.skeleton", "core.memory.metacpu"}
+TORCH_SIDE = {
+    "yolofreeze.core.memory.tracing.trace",
+    "yolofreeze.core.memory.tracing.cuda_autocast",
+    "yolofreeze.core.memory.tracing.skeleton",
+    "yolofreeze.core.memory.tracing.metacpu",
+}
 
 
 def test_importing_core_does_not_import_torch(tmp_path: Path) -> None:
-    names = [m.name for m in pkgutil.walk_packages(core.__path__, "core.") if m.name not in TORCH_SIDE]
-    assert {"core.checkpoint", "core.freeze", "core.memory.estimator", "core.launch", "core.runs"} <= set(names)
+    names = [
+        m.name for m in pkgutil.walk_packages(yolofreeze.core.__path__, "yolofreeze.core.") if m.name not in TORCH_SIDE
+    ]
+    assert {
+        "yolofreeze.core.checkpoint.reader",
+        "yolofreeze.core.plan.freeze",
+        "yolofreeze.core.memory.estimator",
+        "yolofreeze.core.training.launch",
+        "yolofreeze.core.training.runs",
+    } <= set(names)
     code = (
         "import importlib, sys\n"
         f"for n in {names!r}: importlib.import_module(n)\n"
@@ -93,7 +104,10 @@ def test_a_plain_yolov5_import_would_print_and_write_home(tmp_path: Path) -> Non
 
 
 def test_the_tracer_imports_yolov5_quietly_and_outside_home(tmp_path: Path) -> None:
-    code = "import core.memory.trace, core.memory.skeleton, sys; assert 'ultralytics' in sys.modules"
+    code = (
+        "import yolofreeze.core.memory.tracing.trace, yolofreeze.core.memory.tracing.skeleton, sys; "
+        "assert 'ultralytics' in sys.modules"
+    )
     out = run_python(code, tmp_path)
     assert out.returncode == 0, out.stderr
     assert out.stdout == ""
@@ -104,10 +118,17 @@ def test_the_tracer_imports_yolov5_quietly_and_outside_home(tmp_path: Path) -> N
 
 
 def test_demo_checkpoint_build_is_quiet_and_outside_home(tmp_path: Path) -> None:
-    code = "import sys, pathlib; from core.demo import build_checkpoint as b; b('yolov5n', pathlib.Path(sys.argv[1]))"
+    code = (
+        "import sys, pathlib; from yolofreeze.core.demo import build_checkpoint as b; "
+        "b('yolov5n', pathlib.Path(sys.argv[1]))"
+    )
     out = subprocess.run(
         [sys.executable, "-c", code, str(tmp_path / "n.pt")],
-        capture_output=True, text=True, cwd=ROOT, env=clean_env(tmp_path), timeout=180,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=clean_env(tmp_path),
+        timeout=180,
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout == "" and (tmp_path / "n.pt").is_file()
@@ -117,9 +138,25 @@ def test_demo_checkpoint_build_is_quiet_and_outside_home(tmp_path: Path) -> None
 def test_estimate_json_on_a_fresh_machine_prints_json_only(yolov5n: Path, tmp_path: Path) -> None:
     env = clean_env(tmp_path)
     out = subprocess.run(
-        [sys.executable, "-c", "from tui.cli import entry; entry()", "estimate", str(yolov5n),
-         "--preset", "backbone", "--batch", "8", "--img", "320", "--json"],
-        capture_output=True, text=True, cwd=ROOT, env=env, timeout=300,
+        [
+            sys.executable,
+            "-c",
+            "from yolofreeze.tui.cli import entry; entry()",
+            "estimate",
+            str(yolov5n),
+            "--preset",
+            "backbone",
+            "--batch",
+            "8",
+            "--img",
+            "320",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=300,
     )
     assert out.returncode == 0, out.stderr
     doc = json.loads(out.stdout)  # the whole of stdout is one JSON document: no banner before it

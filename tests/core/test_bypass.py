@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from core.errors import EXIT_HOSTILE
 from tests.hostile_corpus import bypass_files, legacy_side_files
+from yolofreeze.core.errors import EXIT_HOSTILE
 
-CLI = [sys.executable, "-c", "from tui.cli import entry; entry()"]
+CLI = [sys.executable, "-c", "from yolofreeze.tui.cli import entry; entry()"]
 
 # file -> what the hostile report must name
 EXPECTED = {
@@ -47,8 +47,10 @@ def corpus(tmp_path_factory: pytest.TempPathFactory, yolov5n: Path, ckpt_dir: Pa
     base = tmp_path_factory.mktemp("bypass")
     markers = base / "markers"
     markers.mkdir()
-    files = {**bypass_files(base / "zip", yolov5n, markers),
-             **legacy_side_files(base / "legacy", ckpt_dir / "yolov5n-legacy.pt", markers)}
+    files = {
+        **bypass_files(base / "zip", yolov5n, markers),
+        **legacy_side_files(base / "legacy", ckpt_dir / "yolov5n-legacy.pt", markers),
+    }
     assert set(files) == set(EXPECTED)
     return files, markers
 
@@ -59,23 +61,31 @@ def _env(home: Path) -> dict[str, str]:
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
-def test_payload_fires_under_plain_torch_load(corpus: tuple[dict[str, Path], Path], name: str,
-                                              tmp_path: Path) -> None:
+def test_payload_fires_under_plain_torch_load(corpus: tuple[dict[str, Path], Path], name: str, tmp_path: Path) -> None:
     files, markers = corpus
     marker = markers / f"{name}.marker"
     marker.unlink(missing_ok=True)
     # models.* is importable the way a yolov5 clone makes it: its folder on sys.path
-    code = ("import sys; sys.path.insert(0, sys.argv[2]); import torch\n"
-            "try:\n    torch.load(sys.argv[1], weights_only=False)\nexcept Exception:\n    pass\n")
-    subprocess.run([sys.executable, "-c", code, str(files[name]), _yolov5_dir()], cwd=tmp_path, env=_env(tmp_path),
-                   capture_output=True, timeout=180, check=False)
+    code = (
+        "import sys; sys.path.insert(0, sys.argv[2]); import torch\n"
+        "try:\n    torch.load(sys.argv[1], weights_only=False)\nexcept Exception:\n    pass\n"
+    )
+    subprocess.run(
+        [sys.executable, "-c", code, str(files[name]), _yolov5_dir()],
+        cwd=tmp_path,
+        env=_env(tmp_path),
+        capture_output=True,
+        timeout=180,
+        check=False,
+    )
     assert marker.exists(), f"{name}: the payload did not run under torch.load; the corpus proves nothing"
     marker.unlink()
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
-def test_payload_never_fires_through_our_commands(corpus: tuple[dict[str, Path], Path], name: str,
-                                                  tmp_path: Path) -> None:
+def test_payload_never_fires_through_our_commands(
+    corpus: tuple[dict[str, Path], Path], name: str, tmp_path: Path
+) -> None:
     files, markers = corpus
     path = str(files[name])
     commands = {
@@ -85,8 +95,9 @@ def test_payload_never_fires_through_our_commands(corpus: tuple[dict[str, Path],
         "estimate": ["estimate", path, "--preset", "backbone", "--batch", "2", "--img", "64", "--gpu-mem", "8"],
     }
     for label, args in commands.items():
-        r = subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=60, cwd=Path.cwd(),
-                           env=_env(tmp_path))
+        r = subprocess.run(
+            [*CLI, *args], capture_output=True, text=True, timeout=60, cwd=Path.cwd(), env=_env(tmp_path)
+        )
         assert r.returncode == EXIT_HOSTILE, (name, label, r.returncode, r.stderr[-500:])
         assert "Traceback" not in r.stderr, (name, label, r.stderr[-800:])
         assert len(r.stderr.strip().splitlines()) <= 1, (name, label, r.stderr)

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import torch
 
-from core.checkpoint import read_checkpoint, read_tensor_bytes
+from yolofreeze.core.checkpoint.reader import read_checkpoint, read_tensor_bytes
 
 TORCH_DTYPES = {torch.float16: "float16", torch.float32: "float32", torch.int64: "int64"}
 
@@ -34,9 +34,17 @@ def _network(obj: Any) -> Any:
 
 
 MODEL_FILES = [
-    "yolov5s.pt", "yolov5n.pt", "yolov5n6.pt", "yolov5s-clone.pt", "yolov5n-oldmodel.pt",
-    "yolov5s-focus.pt", "yolov5n-train.pt", "yolov5n-train-pip.pt", "yolov5n-legacy.pt",
-    "yolov5n-archive.pt", "yolov8n.pt",
+    "yolov5s.pt",
+    "yolov5n.pt",
+    "yolov5n6.pt",
+    "yolov5s-clone.pt",
+    "yolov5n-oldmodel.pt",
+    "yolov5s-focus.pt",
+    "yolov5n-train.pt",
+    "yolov5n-train-pip.pt",
+    "yolov5n-legacy.pt",
+    "yolov5n-archive.pt",
+    "yolov8n.pt",
 ]
 
 
@@ -114,7 +122,7 @@ def test_yolov5_parameter_counts_match_notes(ckpt_dir: Path) -> None:
 
 def test_reader_never_imports_torch(ckpt_dir: Path) -> None:
     code = (
-        "import sys; from core.checkpoint import read_checkpoint; "
+        "import sys; from yolofreeze.core.checkpoint.reader import read_checkpoint; "
         f"i = read_checkpoint({str(ckpt_dir / 'yolov5n-train.pt')!r}); "
         "assert i.parameters; print('torch' in sys.modules, 'yolov5' in sys.modules, 'numpy' in sys.modules)"
     )

@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from core.checkpoint import read_checkpoint
-from core.freeze import import_plan, preset
+from yolofreeze.core.checkpoint.reader import read_checkpoint
+from yolofreeze.core.plan.freeze import import_plan, preset
 
-CLI = [sys.executable, "-c", "from tui.cli import entry; entry()"]
+CLI = [sys.executable, "-c", "from yolofreeze.tui.cli import entry; entry()"]
 NO_TORCH = (
     "import sys, runpy; sys.argv = ['yolofreeze-tui'] + sys.argv[1:]\n"
-    "from tui.cli import main\n"
+    "from yolofreeze.tui.cli import main\n"
     "rc = main()\n"
     "sys.stderr.write('TORCH=%s\\n' % ('torch' in sys.modules))\n"
     "sys.exit(rc)\n"
@@ -24,8 +24,7 @@ NO_TORCH = (
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=120,
-                          env={**os.environ, **(env or {})})
+    return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=120, env={**os.environ, **(env or {})})
 
 
 def test_inspect_json_matches_reader(yolov5s: Path) -> None:
@@ -40,14 +39,16 @@ def test_inspect_json_matches_reader(yolov5s: Path) -> None:
 
 @pytest.mark.parametrize("sub", [["inspect"], ["export", "--preset", "backbone", "--format", "json"]])
 def test_inspect_and_export_never_import_torch(yolov5s: Path, sub: list[str]) -> None:
-    r = subprocess.run([sys.executable, "-c", NO_TORCH, sub[0], str(yolov5s), *sub[1:]],
-                       capture_output=True, text=True, timeout=60)
+    r = subprocess.run(
+        [sys.executable, "-c", NO_TORCH, sub[0], str(yolov5s), *sub[1:]], capture_output=True, text=True, timeout=60
+    )
     assert r.returncode == 0, r.stderr
     assert "TORCH=False" in r.stderr
 
 
-@pytest.mark.parametrize(("preset_name", "expected"), [("backbone", "--freeze 10"), ("all", "--freeze 24"),
-                                                       ("none", "--freeze 0")])
+@pytest.mark.parametrize(
+    ("preset_name", "expected"), [("backbone", "--freeze 10"), ("all", "--freeze 24"), ("none", "--freeze 0")]
+)
 def test_export_yolov5(yolov5s: Path, preset_name: str, expected: str) -> None:
     r = run("export", str(yolov5s), "--preset", preset_name, "--format", "yolov5")
     assert r.returncode == 0 and r.stdout.strip() == expected
@@ -78,9 +79,13 @@ def test_export_of_sub_layer_plan_to_yolov5_explains(yolov5s: Path, tmp_path: Pa
 
 
 def test_usage_errors_exit_2(yolov5s: Path, tmp_path: Path) -> None:
-    for args in (["export", str(yolov5s)], ["export", str(yolov5s), "--preset", "bogus"],
-                 ["inspect"], ["export", str(yolov5s), "--plan", str(tmp_path / "missing.json")],
-                 ["--no-such-flag"]):
+    for args in (
+        ["export", str(yolov5s)],
+        ["export", str(yolov5s), "--preset", "bogus"],
+        ["inspect"],
+        ["export", str(yolov5s), "--plan", str(tmp_path / "missing.json")],
+        ["--no-such-flag"],
+    ):
         r = run(*args)
         assert r.returncode == 2, (args, r.stderr)
         assert "Traceback" not in r.stderr

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from core.checkpoint import read_checkpoint
-from core.errors import PlanError
-from core.freeze import FORMATS, FreezePlan, export, import_plan, preset, yolov5_args
+from yolofreeze.core.checkpoint.reader import read_checkpoint
+from yolofreeze.core.errors import PlanError
+from yolofreeze.core.plan.freeze import FORMATS, FreezePlan, export, import_plan, preset, yolov5_args
 
 
 def _train_py_freeze_block() -> str:
@@ -42,8 +42,10 @@ def info(yolov5s: Path):  # type: ignore[no-untyped-def]
     return read_checkpoint(yolov5s)
 
 
-@pytest.mark.parametrize(("spec", "args"), [("backbone", [10]), ("all", [24]), ("first:3", [3]), ("none", [0]),
-                                              ("layers:2,4,13", [2, 4, 13])])
+@pytest.mark.parametrize(
+    ("spec", "args"),
+    [("backbone", [10]), ("all", [24]), ("first:3", [3]), ("none", [0]), ("layers:2,4,13", [2, 4, 13])],
+)
 def test_presets_freeze_what_train_py_freezes(info, real_model, spec: str, args: list[int]) -> None:  # type: ignore[no-untyped-def]
     plan = preset(info, spec)
     assert plan.frozen == _yolov5_freeze(real_model, args)
@@ -97,8 +99,9 @@ def test_counts(info) -> None:  # type: ignore[no-untyped-def]
     c = preset(info, "backbone").counts
     assert c.total_params == 7_235_389
     assert c.frozen_params + c.trainable_params == c.total_params
-    assert c.frozen_params == sum(p.numel for p in info.parameters if p.name.split(".")[1].isdigit()
-                                  and int(p.name.split(".")[1]) < 10)
+    assert c.frozen_params == sum(
+        p.numel for p in info.parameters if p.name.split(".")[1].isdigit() and int(p.name.split(".")[1]) < 10
+    )
     assert c.frozen_bytes == 2 * c.frozen_params  # fp16 checkpoint
 
 

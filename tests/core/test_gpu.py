@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from core.gpu import (
+from yolofreeze.core.monitoring.gpu import (
     GpuReading,
     GpuSample,
     NvmlSampler,

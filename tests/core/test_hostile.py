@@ -15,13 +15,13 @@ from pathlib import Path
 
 import pytest
 
-from core.checkpoint import read_checkpoint
-from core.errors import EXIT_HOSTILE, EXIT_UNREADABLE, CheckpointError, HostileCheckpointError
-from core.safepickle import check_view
-from core.verify import tensor_array
 from tests.hostile_corpus import broken_files, hostile_files, payloads, slow_but_valid_files
+from yolofreeze.core.checkpoint.reader import read_checkpoint
+from yolofreeze.core.checkpoint.safepickle import check_view
+from yolofreeze.core.errors import EXIT_HOSTILE, EXIT_UNREADABLE, CheckpointError, HostileCheckpointError
+from yolofreeze.core.training.verify import tensor_array
 
-CLI = [sys.executable, "-c", "from tui.cli import entry; entry()"]
+CLI = [sys.executable, "-c", "from yolofreeze.tui.cli import entry; entry()"]
 
 
 @pytest.fixture(scope="module")
@@ -46,8 +46,12 @@ def test_payload_is_live_under_a_real_unpickler(tmp_path: Path) -> None:
     """The corpus is a real threat: plain pickle.loads runs it (in a child process)."""
     marker = tmp_path / "PWNED"
     data = b"\x80\x02" + payloads(marker)["os_system"] + b"."
-    subprocess.run([sys.executable, "-c", "import pickle,sys; pickle.loads(sys.stdin.buffer.read())"],
-                   input=data, check=False, timeout=20)
+    subprocess.run(
+        [sys.executable, "-c", "import pickle,sys; pickle.loads(sys.stdin.buffer.read())"],
+        input=data,
+        check=False,
+        timeout=20,
+    )
     assert marker.exists()
 
 
@@ -207,12 +211,20 @@ def test_special_files_are_refused_before_reading(tmp_path: Path) -> None:
 def test_every_pickle_budget_failure_is_one_line_and_fast(corpus: dict[str, object]) -> None:
     broken: dict[str, Path] = corpus["broken"]  # type: ignore[assignment]
     expect = {
-        "zip_bomb_8g.pt": "opcodes", "zip_bomb_at_budget.pt": "opcodes", "zip_bomb_honest.pt": "too large",
-        "dup_bomb.pt": "opcodes", "huge_list.pt": "opcodes", "memo_index_bomb.pt": "memo index",
-        "int_5000_digits.pt": "4300 digits", "int_huge_binary.pt": "too large",
-        "zip_encrypted.pt": "encrypted", "zip_unknown_method.pt": "compression method 99",
-        "zip_corrupt_deflate.pt": "corrupt deflate", "zip_corrupt_lzma.pt": "corrupt lzma",
-        "zip_corrupt_bzip2.pt": "corrupt bzip2", "bad_stride.pt": "runs past its storage",
+        "zip_bomb_8g.pt": "opcodes",
+        "zip_bomb_at_budget.pt": "opcodes",
+        "zip_bomb_honest.pt": "too large",
+        "dup_bomb.pt": "opcodes",
+        "huge_list.pt": "opcodes",
+        "memo_index_bomb.pt": "memo index",
+        "int_5000_digits.pt": "4300 digits",
+        "int_huge_binary.pt": "too large",
+        "zip_encrypted.pt": "encrypted",
+        "zip_unknown_method.pt": "compression method 99",
+        "zip_corrupt_deflate.pt": "corrupt deflate",
+        "zip_corrupt_lzma.pt": "corrupt lzma",
+        "zip_corrupt_bzip2.pt": "corrupt bzip2",
+        "bad_stride.pt": "runs past its storage",
         "safetensors_deep_name.safetensors": "too deep",
     }
     assert broken["zip_bomb_8g.pt"].stat().st_size < 10_000_000  # 8 GiB once inflated

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from core.checkpoint import read_checkpoint
-from core.dataset import check_data_yaml, label_path, make_dataset
-from core.errors import EXIT_BAD_DATA, EXIT_NO_GPU, DataConfigError, GpuUnavailableError
-from core.freeze import preset
-from core.launch import LaunchOptions, parse_device, train_command, train_kwargs, validate
+from yolofreeze.core.checkpoint.reader import read_checkpoint
+from yolofreeze.core.errors import EXIT_BAD_DATA, EXIT_NO_GPU, DataConfigError, GpuUnavailableError
+from yolofreeze.core.plan.freeze import preset
+from yolofreeze.core.training.dataset import check_data_yaml, label_path, make_dataset
+from yolofreeze.core.training.launch import LaunchOptions, parse_device, train_command, train_kwargs, validate
 
 NO_GPU = lambda: (0, "NVML unavailable: test")  # noqa: E731
 TWO_GPUS = lambda: (2, "")  # noqa: E731
@@ -122,8 +122,8 @@ def test_frozen_detect_head_with_new_nc_is_refused(yolov5n: Path, data: Path) ->
 
 
 def test_hostile_checkpoint_is_refused(tmp_path: Path, yolov5n: Path, data: Path) -> None:
-    from core.errors import HostileCheckpointError
     from tests.hostile_corpus import hostile_files
+    from yolofreeze.core.errors import HostileCheckpointError
 
     files = hostile_files(tmp_path / "h", yolov5n, tmp_path / "PWNED")
     path = next(iter(files.values())) if isinstance(files, dict) else files[0]
@@ -142,7 +142,7 @@ def test_device_parsing() -> None:
 
 def test_ddp_command_line(tmp_path: Path) -> None:
     single = train_command(tmp_path, 1, python="/py")
-    assert single == ["/py", "-m", "core.runner", "train", str(tmp_path)]
+    assert single == ["/py", "-m", "yolofreeze.core.training.child.runner", "train", str(tmp_path)]
     ddp = train_command(tmp_path, 4, python="/py", port=29511)
     assert ddp == [
         "/py",
@@ -153,7 +153,7 @@ def test_ddp_command_line(tmp_path: Path) -> None:
         "--master_port",
         "29511",
         "-m",
-        "core.runner",
+        "yolofreeze.core.training.child.runner",
         "train",
         str(tmp_path),
     ]
@@ -164,7 +164,9 @@ def test_torch_distributed_run_accepts_the_command(tmp_path: Path) -> None:
     from torch.distributed.run import get_args_parser
 
     args = get_args_parser().parse_args(train_command(tmp_path, 2, port=29512)[3:])
-    assert args.nproc_per_node == "2" and args.module and args.training_script == "core.runner"
+    assert (
+        args.nproc_per_node == "2" and args.module and args.training_script == "yolofreeze.core.training.child.runner"
+    )
     assert args.training_script_args == ["train", str(tmp_path)]
 
 

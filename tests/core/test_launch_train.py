@@ -17,13 +17,13 @@ from pathlib import Path
 
 import pytest
 
-from core.checkpoint import read_checkpoint
-from core.dataset import make_dataset
-from core.freeze import FreezePlan, preset
-from core.runs import find_run, read_json, read_results
-from core.verify import tensor_array
 from tests.core.launch_helpers import fast_options, wait_end
-from tui.commands.attach import follow_plain
+from yolofreeze.core.checkpoint.reader import read_checkpoint
+from yolofreeze.core.plan.freeze import FreezePlan, preset
+from yolofreeze.core.training.dataset import make_dataset
+from yolofreeze.core.training.runs import find_run, read_json, read_results
+from yolofreeze.core.training.verify import tensor_array
+from yolofreeze.tui.commands.attach import follow_plain
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
@@ -50,7 +50,7 @@ def test_detached_run_survives_its_launcher_and_freezes_exactly(yolov5n: Path, d
     opts = fast_options(yolov5n, data, plan.frozen, tmp_path / "proj")
     # Launch from a separate process, then kill it at once: the training must not care.
     code = (
-        "import sys, os, pickle; from pathlib import Path; from core.launch import launch; "
+        "import sys, os, pickle; from pathlib import Path; from yolofreeze.core.training.launch import launch; "
         "o = pickle.loads(bytes.fromhex(sys.argv[1])); r = launch(o, state=Path(sys.argv[2])); "
         "print(r.run_id, flush=True); os.kill(os.getpid(), 9)"
     )
@@ -113,7 +113,7 @@ def test_cli_foreground_run_with_bn_policy_off(yolov5n: Path, data: Path, tmp_pa
     cmd = [
         sys.executable,
         "-m",
-        "tui.cli",
+        "yolofreeze.tui.cli",
         "train",
         str(yolov5n),
         "--data",
@@ -152,7 +152,7 @@ def test_cli_foreground_run_with_bn_policy_off(yolov5n: Path, data: Path, tmp_pa
 
 def test_real_crash_is_classified_with_its_last_lines(yolov5n: Path, data: Path, tmp_path: Path) -> None:
     """A hyp file our check accepts (it has lr0) but train.py cannot use: a real failing training."""
-    from core.launch import launch
+    from yolofreeze.core.training.launch import launch
 
     hyp = tmp_path / "hyp.yaml"
     hyp.write_text("lr0: 0.01\nlrf: 0.01\n")
@@ -171,8 +171,8 @@ def test_real_crash_is_classified_with_its_last_lines(yolov5n: Path, data: Path,
 def test_stop_a_real_run(yolov5n: Path, data: Path, tmp_path: Path) -> None:
     import time
 
-    from core.launch import launch
-    from core.runs import process_alive, stop_run
+    from yolofreeze.core.training.launch import launch
+    from yolofreeze.core.training.runs import process_alive, stop_run
 
     info = read_checkpoint(yolov5n)
     rec = launch(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from core.memory.allocator import CachingAllocatorModel, replay, round_size, segment_size
+from yolofreeze.core.memory.allocator import CachingAllocatorModel, replay, round_size, segment_size
 
 MIB = 1 << 20
 

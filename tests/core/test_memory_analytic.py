@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from core.checkpoint import read_checkpoint
-from core.freeze import preset
-from core.memory.analytic import state_bytes
+from yolofreeze.core.checkpoint.reader import read_checkpoint
+from yolofreeze.core.memory.analytic import state_bytes
+from yolofreeze.core.plan.freeze import preset
 
 
 def _real_step(info: Any, frozen: frozenset[str], optimizer: str) -> tuple[int, int]:
@@ -26,7 +26,7 @@ def _real_step(info: Any, frozen: frozenset[str], optimizer: str) -> tuple[int, 
 
     torch.manual_seed(0)
     model = DetectionModel(copy.deepcopy(info.yaml), ch=3, nc=info.yaml["nc"])
-    from core.memory.skeleton import HYP  # yolov5's default hyp.scratch-low values
+    from yolofreeze.core.memory.tracing.skeleton import HYP  # yolov5's default hyp.scratch-low values
 
     model.hyp = dict(HYP)
     for name, p in model.named_parameters():

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tui.cli import main
+from yolofreeze.tui.cli import main
 
 
 def test_table_shows_plan_against_no_freeze_and_the_fit(yolov5n: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -8,11 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from core.checkpoint import read_checkpoint
-from core.errors import UsageError
-from core.freeze import preset
-from core.memory.analytic import state_bytes
-from core.memory.estimator import (
+from yolofreeze.core.checkpoint.reader import read_checkpoint
+from yolofreeze.core.errors import UsageError
+from yolofreeze.core.memory.analytic import state_bytes
+from yolofreeze.core.memory.estimator import (
     CUDA_CONTEXT_BYTES,
     EstimateCancelled,
     EstimateUnavailable,
@@ -20,6 +19,7 @@ from core.memory.estimator import (
     estimate_memory,
     max_batch,
 )
+from yolofreeze.core.plan.freeze import preset
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -107,6 +107,6 @@ def test_a_checkpoint_without_yaml_is_a_clear_error(ckpt_dir: Path) -> None:
 
 
 def test_importing_the_estimator_does_not_import_torch() -> None:
-    code = "import sys, core.memory.estimator; print('torch' in sys.modules, 'textual' in sys.modules)"
+    code = "import sys, yolofreeze.core.memory.estimator; print('torch' in sys.modules, 'textual' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
     assert out.stdout.split() == ["False", "False"]

@@ -8,13 +8,13 @@ from typing import Any
 
 import pytest
 
-from core.checkpoint import read_checkpoint
-from core.freeze import preset
+from yolofreeze.core.checkpoint.reader import read_checkpoint
+from yolofreeze.core.plan.freeze import preset
 
 
 @pytest.fixture(scope="module")
 def trace() -> Any:
-    from core.memory import trace as module
+    from yolofreeze.core.memory.tracing import trace as module
 
     return module
 
@@ -69,7 +69,7 @@ def test_with_amp_only_batch_norm_statistics_differ_and_meta_keeps_them_fp32_as_
 
 @pytest.mark.parametrize(("plan", "amp"), [("none", True), ("backbone", False)])
 def test_fast_meta_answers_equal_the_meta_kernels(trace: Any, yolov5n: Path, plan: str, amp: bool) -> None:
-    from core.memory import metacpu
+    from yolofreeze.core.memory.tracing import metacpu
 
     info = read_checkpoint(str(yolov5n))
     metacpu.CHECK_FAST_META = True

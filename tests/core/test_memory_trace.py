@@ -10,13 +10,13 @@ from typing import Any
 
 import pytest
 
-from core.checkpoint import read_checkpoint
-from core.freeze import preset
+from yolofreeze.core.checkpoint.reader import read_checkpoint
+from yolofreeze.core.plan.freeze import preset
 
 
 @pytest.fixture(scope="module")
 def trace() -> Any:
-    from core.memory import trace as module
+    from yolofreeze.core.memory.tracing import trace as module
 
     return module
 
@@ -76,7 +76,7 @@ def test_traced_saved_activations_agree_with_real_saved_tensors_within_3_percent
 
 def test_interpolated_sizes_equal_a_trace_at_that_size(yolov5n: Path) -> None:
     """Two traced sizes predict every allocation of a third exactly (the basis of fast re-estimates)."""
-    from core.memory import estimator
+    from yolofreeze.core.memory import estimator
 
     info = read_checkpoint(str(yolov5n))
     frozen = preset(info, "first:4").frozen
@@ -90,7 +90,7 @@ def test_cuda_autocast_rules_keep_upsample_and_pow_in_fp32_and_conv_in_fp16() ->
     import torch
     import torch.nn.functional as F
 
-    from core.memory.cuda_autocast import CudaAutocastRules
+    from yolofreeze.core.memory.tracing.cuda_autocast import CudaAutocastRules
 
     x = torch.rand(1, 4, 8, 8)
     w = torch.rand(4, 4, 3, 3)
@@ -123,7 +123,7 @@ def test_synthesized_ema_update_stream_equals_the_real_model_ema_update(trace: A
 
 
 def test_freezing_the_backbone_saves_at_least_half_the_activations_of_yolov5s_at_640(yolov5s: Path) -> None:
-    from core.memory.estimator import TrainConfig, estimate_memory
+    from yolofreeze.core.memory.estimator import TrainConfig, estimate_memory
 
     info = read_checkpoint(str(yolov5s))
     est = estimate_memory(info, preset(info, "backbone").frozen, TrainConfig(batch=2, img=640))

@@ -20,10 +20,10 @@ from pathlib import Path
 import pytest
 
 from tests.escape_corpus import ESC, HOSTILE_CLASS_PAYLOADS, PAYLOADS, escape_files
-from tui.format import safe_text
+from yolofreeze.tui.format import safe_text
 
 ROOT = Path(__file__).resolve().parents[2]
-CLI = [sys.executable, "-c", "from tui.cli import entry; entry()"]
+CLI = [sys.executable, "-c", "from yolofreeze.tui.cli import entry; entry()"]
 
 
 def cli(*args: str, env: dict[str, str] | None = None, **kw: object) -> subprocess.CompletedProcess[bytes]:
@@ -62,8 +62,13 @@ def test_the_payloads_are_live_under_plain_torch_load(files: dict[str, Path]) ->
         "    sys.stdout.buffer.write(ck['model'].names[0].encode('utf-8', 'surrogatepass') + b'|')\n"
     )
     names = ["sgr_conceal.pt", "osc_title.pt", "osc52_clipboard.pt", "fake_verdict.pt", "c1_csi.pt"]
-    r = subprocess.run([sys.executable, "-c", script, *(str(files[n]) for n in names)],
-                       capture_output=True, timeout=300, cwd=ROOT, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    r = subprocess.run(
+        [sys.executable, "-c", script, *(str(files[n]) for n in names)],
+        capture_output=True,
+        timeout=300,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONWARNINGS": "ignore"},
+    )
     assert r.returncode == 0, r.stderr[-2000:]
     out = r.stdout.decode("utf-8", "surrogatepass")
     for n in names:
@@ -123,8 +128,12 @@ def test_broken_pipe_keeps_the_exit_code_without_a_traceback(files: dict[str, Pa
     assert proc.wait(timeout=120) == 3
     assert b"Traceback" not in err and b"BrokenPipe" not in err
     # and as a user types it
-    sh = subprocess.run(["bash", "-c", 'set -o pipefail; "$@" | head -1', "sh", *CLI, "inspect", evil],
-                        capture_output=True, timeout=120, cwd=ROOT)
+    sh = subprocess.run(
+        ["bash", "-c", 'set -o pipefail; "$@" | head -1', "sh", *CLI, "inspect", evil],
+        capture_output=True,
+        timeout=120,
+        cwd=ROOT,
+    )
     assert sh.returncode == 3
     assert sh.stdout.decode().startswith("HOSTILE") and b"Traceback" not in sh.stderr
 
@@ -132,8 +141,9 @@ def test_broken_pipe_keeps_the_exit_code_without_a_traceback(files: dict[str, Pa
 @pytest.mark.parametrize("evil", [False, True])
 def test_closed_stdout_is_one_line_and_the_real_exit_code(files: dict[str, Path], yolov5n: Path, evil: bool) -> None:
     path = files["hostile_sgr_conceal.pt"] if evil else yolov5n
-    r = subprocess.run(["bash", "-c", '"$@" >&-', "sh", *CLI, "inspect", str(path)],
-                       capture_output=True, timeout=120, cwd=ROOT)
+    r = subprocess.run(
+        ["bash", "-c", '"$@" >&-', "sh", *CLI, "inspect", str(path)], capture_output=True, timeout=120, cwd=ROOT
+    )
     assert r.returncode == (3 if evil else 0)
     assert r.stderr.decode().strip() == "yolofreeze-tui: stdout is closed: the output was not written"
 

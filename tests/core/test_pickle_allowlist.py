@@ -1,6 +1,6 @@
 """The classes the pickle scan lets a checkpoint *instantiate* are derived from the installed source.
 
-``core.safepickle.INSTANTIABLE`` is a static list (the reader never imports torch or yolov5). This
+``yolofreeze.core.checkpoint.safepickle.INSTANTIABLE`` is a static list (the reader never imports torch or yolov5). This
 test derives the same list by reading the installed packages' source with ``ast`` — nothing is
 imported — and asserts the two agree, so an upgrade that adds a layer class or gives a class a
 ``__setstate__`` of its own shows up here instead of as a false "hostile" or a silent hole.
@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from core.safepickle import CALLABLE_STUBS, INSTANTIABLE, MODULE_CLASSES
+from yolofreeze.core.checkpoint.safepickle import CALLABLE_STUBS, INSTANTIABLE, MODULE_CLASSES
 
 
 def _site() -> Path:
@@ -38,19 +38,34 @@ SITE = _site()
 
 # (file under site-packages, the module names pickles use for it)
 SOURCES: tuple[tuple[str, tuple[str, ...]], ...] = (
-    *((f"torch/nn/modules/{p.name}", (f"torch.nn.modules.{p.stem}",))
-      for p in sorted((SITE / "torch/nn/modules").glob("*.py")) if not p.stem.startswith("_")),
+    *(
+        (f"torch/nn/modules/{p.name}", (f"torch.nn.modules.{p.stem}",))
+        for p in sorted((SITE / "torch/nn/modules").glob("*.py"))
+        if not p.stem.startswith("_")
+    ),
     *((f"yolov5/models/{m}.py", (f"models.{m}", f"yolov5.models.{m}")) for m in ("common", "yolo", "experimental")),
     ("yolov5/utils/activations.py", ("utils.activations", "yolov5.utils.activations")),
     ("ultralytics/nn/tasks.py", ("ultralytics.nn.tasks",)),
-    *((f"ultralytics/nn/modules/{p.name}", (f"ultralytics.nn.modules.{p.stem}",))
-      for p in sorted((SITE / "ultralytics/nn/modules").glob("*.py")) if p.stem != "__init__"),
+    *(
+        (f"ultralytics/nn/modules/{p.name}", (f"ultralytics.nn.modules.{p.stem}",))
+        for p in sorted((SITE / "ultralytics/nn/modules").glob("*.py"))
+        if p.stem != "__init__"
+    ),
 )
 
 # __setstate__ methods read and judged harmless: super().__setstate__ plus defaults for old files.
 REVIEWED_SETSTATE = {
-    "Module", "_ConvNd", "AvgPool1d", "Upsample", "MultiheadAttention", "Softmin", "Softmax",
-    "LogSoftmax", "TransformerEncoderLayer", "TransformerDecoderLayer", "AAttn",
+    "Module",
+    "_ConvNd",
+    "AvgPool1d",
+    "Upsample",
+    "MultiheadAttention",
+    "Softmin",
+    "Softmax",
+    "LogSoftmax",
+    "TransformerEncoderLayer",
+    "TransformerDecoderLayer",
+    "AAttn",
 }
 _RISKY = {"__new__", "__reduce__", "__reduce_ex__"}
 
@@ -77,8 +92,12 @@ def derive() -> dict[str, tuple[str, ...]]:
                 if "__setstate__" in methods and node.name not in REVIEWED_SETSTATE:
                     tainted = True
                 rows.append((node.name, [_base_name(b) for b in node.bases], tainted))
-            elif (isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)
-                  and isinstance(node.value, ast.Name)):
+            elif (
+                isinstance(node, ast.Assign)
+                and len(node.targets) == 1
+                and isinstance(node.targets[0], ast.Name)
+                and isinstance(node.value, ast.Name)
+            ):
                 aliases.setdefault(rel, []).append((node.targets[0].id, node.value.id))
         classes[rel] = rows
     modules = {"Module"}
@@ -105,7 +124,7 @@ def derive() -> dict[str, tuple[str, ...]]:
 
 
 def render(table: dict[str, tuple[str, ...]]) -> str:
-    """The static text in core.safepickle: ``module: Name Name ...``, continuation lines indented."""
+    """The static text in checkpoint.safepickle: ``module: Name Name ...``, continuation lines indented."""
     import textwrap
 
     lines = []
@@ -124,9 +143,15 @@ def test_static_instantiable_list_matches_the_installed_source() -> None:
 
 
 def test_the_list_holds_what_real_checkpoints_use_and_not_the_risky_ones() -> None:
-    for name in ("torch.nn.modules.conv.Conv2d", "torch.nn.modules.container.Sequential",
-                 "models.yolo.DetectionModel", "models.yolo.Model", "yolov5.models.common.C3",
-                 "ultralytics.nn.modules.block.C2f", "ultralytics.nn.tasks.DetectionModel"):
+    for name in (
+        "torch.nn.modules.conv.Conv2d",
+        "torch.nn.modules.container.Sequential",
+        "models.yolo.DetectionModel",
+        "models.yolo.Model",
+        "yolov5.models.common.C3",
+        "ultralytics.nn.modules.block.C2f",
+        "ultralytics.nn.tasks.DetectionModel",
+    ):
         mod, _, cls = name.rpartition(".")
         assert (mod, cls) in INSTANTIABLE, name
     # RNNBase.__setstate__ rebuilds flat weights (more than a __dict__ update): not instantiable.

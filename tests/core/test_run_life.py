@@ -21,13 +21,21 @@ from pathlib import Path
 import psutil
 import pytest
 
-from core.checkpoint import read_checkpoint
-from core.dataset import make_dataset
-from core.freeze import preset
-from core.launch import launch
-from core.runner import PAUSE_ENV
-from core.runs import RunRecord, find_run, process_state, read_json, read_results, run_status, stop_run
 from tests.core.launch_helpers import fast_options, wait_end
+from yolofreeze.core.checkpoint.reader import read_checkpoint
+from yolofreeze.core.plan.freeze import preset
+from yolofreeze.core.training.child.runner import PAUSE_ENV
+from yolofreeze.core.training.dataset import make_dataset
+from yolofreeze.core.training.launch import launch
+from yolofreeze.core.training.runs import (
+    RunRecord,
+    find_run,
+    process_state,
+    read_json,
+    read_results,
+    run_status,
+    stop_run,
+)
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
@@ -93,7 +101,7 @@ def test_stop_at_every_stage_ends_stopped(yolov5n: Path, data: Path, tmp_path: P
 def cli_train(yolov5n: Path, data: Path, tmp_path: Path, pause: str) -> subprocess.Popen[str]:
     env = dict(os.environ, YOLOFREEZE_STATE_DIR=str(tmp_path / "state"), **{PAUSE_ENV: pause})
     cmd = [
-        sys.executable, "-m", "tui.cli", "train", str(yolov5n), "--data", str(data), "--preset", "backbone",
+        sys.executable, "-m", "yolofreeze.tui.cli", "train", str(yolov5n), "--data", str(data), "--preset", "backbone",
         "--epochs", "50", "--batch", "2", "--img", "64", "--device", "cpu", "--workers", "0",
         "--project", str(tmp_path / "proj"), "--name", "cli", "--no-plots",
     ]  # fmt: skip

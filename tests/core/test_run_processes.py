@@ -15,9 +15,9 @@ from pathlib import Path
 import psutil
 import pytest
 
-from core.runner import BestEffortWriter, cgroup_oom_kills, oom_evidence
-from core.runs import RunRecord, classify_ending, process_state, run_status, stop_run
 from tests.core.launch_helpers import make_record
+from yolofreeze.core.training.child.runner import BestEffortWriter, cgroup_oom_kills, oom_evidence
+from yolofreeze.core.training.runs import RunRecord, classify_ending, process_state, run_status, stop_run
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -32,11 +32,12 @@ def wait_for(cond: Callable[[], object], timeout: float = 20.0, what: str = "con
 
 
 def start_supervisor(run_dir: Path, trainer_code: str, go: bool = True) -> subprocess.Popen[bytes]:
-    """`python -m core.runner supervise` as the launcher starts it, with a stand-in trainer."""
+    """`python -m yolofreeze.core.training.child.runner supervise` as the launcher starts it,
+    with a stand-in trainer."""
     (run_dir / "config.json").write_text(json.dumps({"train_command": [sys.executable, "-c", trainer_code]}))
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     p = subprocess.Popen(
-        [sys.executable, "-m", "core.runner", "supervise", str(run_dir)],
+        [sys.executable, "-m", "yolofreeze.core.training.child.runner", "supervise", str(run_dir)],
         stdin=subprocess.PIPE,
         stdout=open(run_dir / "train.log", "ab"),  # noqa: SIM115 - the child owns it
         stderr=subprocess.STDOUT,
@@ -104,11 +105,7 @@ def test_oom_evidence_is_only_what_was_observed() -> None:
 def test_lost_supervisor_then_stop_reaches_the_trainer(tmp_path: Path) -> None:
     d = tmp_path / "runs" / "lost"
     d.mkdir(parents=True)
-    trainer = (
-        "import signal, sys, time\n"
-        "signal.signal(signal.SIGINT, lambda *a: sys.exit(130))\n"
-        "time.sleep(60)\n"
-    )
+    trainer = "import signal, sys, time\nsignal.signal(signal.SIGINT, lambda *a: sys.exit(130))\ntime.sleep(60)\n"
     p = start_supervisor(d, trainer)
     rec = record_for(tmp_path, "lost-rec", p)
     rec = RunRecord(**{**rec.__dict__, "run_dir": str(d), "log": str(d / "train.log")})
@@ -158,8 +155,8 @@ def test_atomic_torch_save_keeps_the_old_file_on_a_full_disk(tmp_path: Path) -> 
     try:
         code = (
             "import hashlib, os, sys, torch\n"
-            "from core.offline import atomic_torch_save\n"
-            "from core.safeio import no_space_message\n"
+            "from yolofreeze.core.training.child.offline import atomic_torch_save\n"
+            "from yolofreeze.core.safeio import no_space_message\n"
             "atomic_torch_save()\n"
             "last = sys.argv[1] + '/last.pt'\n"
             "torch.save({'w': torch.ones(256, 1024)}, last)\n"  # 1 MiB: fits
@@ -182,4 +179,3 @@ def test_atomic_torch_save_keeps_the_old_file_on_a_full_disk(tmp_path: Path) -> 
         assert lines[1] == "True" and lines[2] == "['filler', 'last.pt']"  # no temp file left behind
     finally:
         subprocess.run(["umount", "-l", str(mnt)], check=False)
-

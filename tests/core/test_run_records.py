@@ -19,13 +19,21 @@ from pathlib import Path
 import psutil
 import pytest
 
-from core.errors import RunNotFoundError, RunRecordError
-from core.runs import RunRecord, UnreadableRun, find_run, read_progress, scan_runs, tail_lines, write_json_atomic
 from tests.core.launch_helpers import make_record
-from tui.cli import main
+from yolofreeze.core.errors import RunNotFoundError, RunRecordError
+from yolofreeze.core.training.runs import (
+    RunRecord,
+    UnreadableRun,
+    find_run,
+    read_progress,
+    scan_runs,
+    tail_lines,
+    write_json_atomic,
+)
+from yolofreeze.tui.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
-CLI = [sys.executable, "-c", "from tui.cli import entry; entry()"]
+CLI = [sys.executable, "-c", "from yolofreeze.tui.cli import entry; entry()"]
 BAD = "20260101-120000-bad-00aa"
 GOOD = "20260101-110000-good-00bb"
 
@@ -118,7 +126,11 @@ def _state(tmp_path: Path, damage: Callable[[Path], None]) -> Path:
 
 @pytest.mark.parametrize(("case", "damage", "why"), FIELD_CASES, ids=[c[0] for c in FIELD_CASES])
 def test_each_bad_field_is_listed_with_why(
-    case: str, damage: Callable[[Path], None], why: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    case: str,
+    damage: Callable[[Path], None],
+    why: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     state = _state(tmp_path, damage)
@@ -300,7 +312,7 @@ def test_stop_command_stops_a_real_process_group_then_says_it_had_ended(tmp_path
 
 
 def test_log_follower_can_start_near_the_end_of_a_huge_log(tmp_path: Path) -> None:
-    from core.runs import LogFollower
+    from yolofreeze.core.training.runs import LogFollower
 
     log = tmp_path / "train.log"
     with open(log, "wb") as f:

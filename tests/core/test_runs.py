@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from core.errors import RunNotFoundError
-from core.runs import (
+from tests.core import launch_helpers
+from yolofreeze.core.errors import RunNotFoundError
+from yolofreeze.core.training.runs import (
     LogFollower,
     RunRecord,
     classify_ending,
@@ -23,7 +24,6 @@ from core.runs import (
     stop_run,
     write_json_atomic,
 )
-from tests.core import launch_helpers
 
 TORCH_OOM = (
     "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB. GPU 0 has a total "

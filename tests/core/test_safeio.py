@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from core import safeio
+from yolofreeze.core import safeio
 
 
 def test_fifo_is_refused_without_blocking(tmp_path: Path) -> None:

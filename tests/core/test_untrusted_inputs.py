@@ -19,13 +19,13 @@ from pathlib import Path
 
 import pytest
 
-from core.checkpoint import ModelInfo, read_checkpoint
-from core.dataset import MAX_YAML_NODES, check_data_yaml, make_dataset
-from core.errors import PlanError
-from core.freeze import MAX_PLAN_BYTES, import_plan, load_plan_file, preset
+from yolofreeze.core.checkpoint.reader import ModelInfo, read_checkpoint
+from yolofreeze.core.errors import PlanError
+from yolofreeze.core.plan.freeze import MAX_PLAN_BYTES, import_plan, load_plan_file, preset
+from yolofreeze.core.training.dataset import MAX_YAML_NODES, check_data_yaml, make_dataset
 
 ROOT = Path(__file__).resolve().parents[2]
-CLI = [sys.executable, "-c", "from tui.cli import entry; entry()"]
+CLI = [sys.executable, "-c", "from yolofreeze.tui.cli import entry; entry()"]
 # Runs a snippet under a 1 GiB address-space limit and reports wall time and peak RSS. The peak is
 # VmHWM (this process's own memory): ru_maxrss would carry over the forking parent's peak (pytest
 # with torch loaded is over 1 GiB) through fork and exec.
@@ -50,8 +50,7 @@ def cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
 
 
 def limited(code: str, timeout: float = 60) -> tuple[str, float, int]:
-    r = subprocess.run([sys.executable, "-c", LIMITED, code], capture_output=True, text=True,
-                       timeout=timeout, cwd=ROOT)
+    r = subprocess.run([sys.executable, "-c", LIMITED, code], capture_output=True, text=True, timeout=timeout, cwd=ROOT)
     assert r.returncode == 0, r.stderr[-2000:]
     outcome, wall, rss_kib = r.stdout.split()
     return outcome, float(wall), int(rss_kib) * 1024
@@ -82,21 +81,30 @@ def sparse_safetensors(path: Path, names: list[str]) -> Path:
 
 
 def test_out_of_range_presets_say_the_valid_range(yolov5s: Path) -> None:
-    one_line(cli("export", str(yolov5s), "--preset", "first:200000000"), 2,
-             "first:N takes 0..25 for this model, got 200000000")
-    one_line(cli("export", str(yolov5s), "--preset", "layers:0,99"), 2,
-             "layers: takes layer numbers 0..24 for this model, got 99")
+    one_line(
+        cli("export", str(yolov5s), "--preset", "first:200000000"),
+        2,
+        "first:N takes 0..25 for this model, got 200000000",
+    )
+    one_line(
+        cli("export", str(yolov5s), "--preset", "layers:0,99"),
+        2,
+        "layers: takes layer numbers 0..24 for this model, got 99",
+    )
     one_line(cli("export", str(yolov5s), "--preset", "first:" + "9" * 5000), 2, "out of range for this model")
     assert cli("export", str(yolov5s), "--preset", "first:25").stdout.strip() == "--freeze 25"
 
 
-@pytest.mark.parametrize(("text", "words"), [
-    ("--freeze 200000000\n", "--freeze N takes 0..25 for this model, got 200000000"),
-    ("--freeze 1 2 300\n", "takes layer numbers 0..24 for this model, got 300"),
-    ("freeze=[200000000]\n", "freeze=[N] takes 0..25 for this model, got 200000000"),
-    ("freeze=[0, 1, 99]\n", "takes layer numbers 0..24 for this model, got 99"),
-    ("--freeze " + "7" * 5000 + "\n", "out of range for this model"),
-])
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("--freeze 200000000\n", "--freeze N takes 0..25 for this model, got 200000000"),
+        ("--freeze 1 2 300\n", "takes layer numbers 0..24 for this model, got 300"),
+        ("freeze=[200000000]\n", "freeze=[N] takes 0..25 for this model, got 200000000"),
+        ("freeze=[0, 1, 99]\n", "takes layer numbers 0..24 for this model, got 99"),
+        ("--freeze " + "7" * 5000 + "\n", "out of range for this model"),
+    ],
+)
 def test_plan_files_naming_layers_the_model_lacks(info: ModelInfo, text: str, words: str) -> None:
     with pytest.raises(PlanError, match="for this model") as e:
         import_plan(info, text)
@@ -111,12 +119,12 @@ def test_a_layer_numbered_200_million_builds_nothing_that_large(tmp_path: Path) 
     assert outcome == "MemoryError"
     # through us: the same plans, exact, in milliseconds and a few MiB
     code = (
-        "from core.checkpoint import read_checkpoint\n"
-        "from core.freeze import preset, import_plan\n"
+        "from yolofreeze.core.checkpoint.reader import read_checkpoint\n"
+        "from yolofreeze.core.plan.freeze import preset, import_plan\n"
         f"info = read_checkpoint({str(ck)!r})\n"
         # the reader gives this file no layer list (its numbers exceed what it holds), so layer-based
         # presets say so instead of guessing; name-based plans stay exact
-        "from core.errors import PlanError\n"
+        "from yolofreeze.core.errors import PlanError\n"
         "try:\n    preset(info, 'all')\nexcept PlanError as e:\n    assert 'no numbered layers' in str(e)\n"
         "else:\n    raise AssertionError('all applied to a file without a layer list')\n"
         "for spec in ('first:200000001',):\n"
@@ -153,12 +161,15 @@ def make_special(kind: str, tmp_path: Path) -> Path:
     return p
 
 
-@pytest.mark.parametrize(("kind", "words"), [
-    ("zero", "character device"),
-    ("fifo", "FIFO"),
-    ("dir", "directory"),
-    ("oversize", "limit"),
-])
+@pytest.mark.parametrize(
+    ("kind", "words"),
+    [
+        ("zero", "character device"),
+        ("fifo", "FIFO"),
+        ("dir", "directory"),
+        ("oversize", "limit"),
+    ],
+)
 def test_special_plan_files_are_refused_before_reading(yolov5s: Path, tmp_path: Path, kind: str, words: str) -> None:
     path = make_special(kind, tmp_path)
     start = time.perf_counter()
@@ -196,9 +207,9 @@ def test_worst_plan_file_within_the_bound_is_fast_and_small(yolov5s: Path, tmp_p
     line = b"model.0.conv.weightX\n"
     big.write_bytes(line * ((MAX_PLAN_BYTES - 1) // len(line)))
     code = (
-        "from core.checkpoint import read_checkpoint\n"
-        "from core.freeze import load_plan_file\n"
-        "from core.errors import PlanError\n"
+        "from yolofreeze.core.checkpoint.reader import read_checkpoint\n"
+        "from yolofreeze.core.plan.freeze import load_plan_file\n"
+        "from yolofreeze.core.errors import PlanError\n"
         f"info = read_checkpoint({str(yolov5s)!r})\n"
         "try:\n"
         f"    load_plan_file(info, {str(big)!r})\n"
@@ -234,7 +245,7 @@ def test_alias_bomb_is_refused_fast(tmp_path: Path) -> None:
     outcome, _, _ = limited(f"import yaml; str(yaml.safe_load(open({str(bomb)!r}))['names'])", timeout=120)
     assert outcome == "MemoryError"
     outcome, wall, rss = limited(
-        f"from core.dataset import check_data_yaml; p = check_data_yaml({str(bomb)!r}).problems\n"
+        f"from yolofreeze.core.training.dataset import check_data_yaml; p = check_data_yaml({str(bomb)!r}).problems\n"
         "assert len(p) == 1 and 'alias bomb' in p[0].message, p"
     )
     assert outcome == "ok" and wall < 2 and rss < 512 << 20, (wall, rss)
@@ -310,17 +321,20 @@ def test_odd_label_values_are_a_problem_not_a_traceback(tmp_path: Path) -> None:
 # CLI argument edges and -o
 
 
-@pytest.mark.parametrize(("args", "words"), [
-    (["--gpu-mem", "inf"], "--gpu-mem must be more than 0"),
-    (["--gpu-mem", "nan"], "--gpu-mem must be more than 0"),
-    (["--gpu-mem", "-3"], "--gpu-mem must be more than 0"),
-    (["--gpu-mem", "1e400"], "--gpu-mem must be more than 0"),
-    (["--gpu-mem", "lots"], "--gpu-mem must be a number"),
-    (["--batch", "0"], "batch must be 1 or more, got 0"),
-    (["--batch", "9" * 40], "batch must be at most 65,536"),
-    (["--img", "-1"], "image size must be 32 or more, got -1"),
-    (["--gpus", "0"], "gpus must be 1 or more"),
-])
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["--gpu-mem", "inf"], "--gpu-mem must be more than 0"),
+        (["--gpu-mem", "nan"], "--gpu-mem must be more than 0"),
+        (["--gpu-mem", "-3"], "--gpu-mem must be more than 0"),
+        (["--gpu-mem", "1e400"], "--gpu-mem must be more than 0"),
+        (["--gpu-mem", "lots"], "--gpu-mem must be a number"),
+        (["--batch", "0"], "batch must be 1 or more, got 0"),
+        (["--batch", "9" * 40], "batch must be at most 65,536"),
+        (["--img", "-1"], "image size must be 32 or more, got -1"),
+        (["--gpus", "0"], "gpus must be 1 or more"),
+    ],
+)
 def test_absurd_estimate_options_are_one_line_exit_2(yolov5n: Path, args: list[str], words: str) -> None:
     base = {"--batch": "16", "--img": "640"}
     for i in range(0, len(args), 2):
@@ -329,12 +343,15 @@ def test_absurd_estimate_options_are_one_line_exit_2(yolov5n: Path, args: list[s
     one_line(cli("estimate", str(yolov5n), "--preset", "none", *extra, *args), 2, words)
 
 
-@pytest.mark.parametrize(("args", "words"), [
-    (["--epochs", "0"], "epochs must be 1 or more"),
-    (["--img", "-1"], "image size must be 32 or more"),
-    (["--workers", "-2"], "workers must be 0 or more"),
-    (["--batch", "1e9"], "batch must be a whole number"),
-])
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["--epochs", "0"], "epochs must be 1 or more"),
+        (["--img", "-1"], "image size must be 32 or more"),
+        (["--workers", "-2"], "workers must be 0 or more"),
+        (["--batch", "1e9"], "batch must be a whole number"),
+    ],
+)
 def test_absurd_train_options_are_one_line_exit_2(yolov5n: Path, dataset: Path, args: list[str], words: str) -> None:
     r = cli("train", str(yolov5n), "--data", str(dataset), "--preset", "none", "--device", "cpu", *args)
     one_line(r, 2, words)
@@ -369,13 +386,33 @@ def test_export_output_refuses_what_is_not_a_regular_file(yolov5s: Path, tmp_pat
     if dev is not None:
         assert stat.S_ISCHR(os.lstat(dev).st_mode)  # still a device: not replaced by a regular file
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
-        ["victim.txt", "link.txt", "out.fifo"] + (["full"] if dev else []))  # no temp files left
+        ["victim.txt", "link.txt", "out.fifo"] + (["full"] if dev else [])
+    )  # no temp files left
 
 
 def test_export_output_gets_the_umask_mode(yolov5s: Path, tmp_path: Path) -> None:
     out = tmp_path / "plan.json"
-    r = subprocess.run(["bash", "-c", 'umask 027; "$@"', "sh", *CLI, "export", str(yolov5s), "--preset", "backbone",
-                        "--format", "json", "-o", str(out)], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    r = subprocess.run(
+        [
+            "bash",
+            "-c",
+            'umask 027; "$@"',
+            "sh",
+            *CLI,
+            "export",
+            str(yolov5s),
+            "--preset",
+            "backbone",
+            "--format",
+            "json",
+            "-o",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+    )
     assert r.returncode == 0, r.stderr
     assert stat.S_IMODE(os.stat(out).st_mode) == 0o640  # not 0600
     assert json.loads(out.read_text())["yolov5"] == "--freeze 10"

@@ -21,9 +21,9 @@ from typing import Any
 import pytest
 import yaml
 
-from core.checkpoint import read_checkpoint
-from core.errors import EXIT_HOSTILE, HostileCheckpointError
-from core.yamlgate import (
+from tests.yaml_payloads import ALL, LIVE, REFUSED, marker_for, payload_yaml, write_payload_files
+from yolofreeze.core.checkpoint.reader import read_checkpoint
+from yolofreeze.core.checkpoint.yamlgate import (
     ACTIVATIONS,
     ARG_STRINGS,
     MODULES,
@@ -33,10 +33,10 @@ from core.yamlgate import (
     gated_cfg,
     shown,
 )
-from tests.yaml_payloads import ALL, LIVE, REFUSED, marker_for, payload_yaml, write_payload_files
+from yolofreeze.core.errors import EXIT_HOSTILE, HostileCheckpointError
 
 ROOT = Path(__file__).resolve().parents[2]
-CLI = [sys.executable, "-c", "from tui.cli import entry; entry()"]
+CLI = [sys.executable, "-c", "from yolofreeze.tui.cli import entry; entry()"]
 ENV = dict(os.environ, PYTHONWARNINGS="ignore", YOLOv5_VERBOSE="False")
 # the key each payload must be refused under (the first problem the gate names)
 EXPECTED_KEY = {
@@ -130,9 +130,15 @@ def test_normalised_yaml_equals_every_shipped_yaml() -> None:
 
 
 # one of each family: P5, P6, a non-default activation, Ghost and transformer layers, Segment, v3
-_BUILT = ("models/yolov5s.yaml", "models/hub/yolov5n6.yaml", "models/hub/yolov5s-LeakyReLU.yaml",
-          "models/hub/yolov5s-ghost.yaml", "models/hub/yolov5s-transformer.yaml",
-          "models/segment/yolov5n-seg.yaml", "models/hub/yolov3-tiny.yaml")
+_BUILT = (
+    "models/yolov5s.yaml",
+    "models/hub/yolov5n6.yaml",
+    "models/hub/yolov5s-LeakyReLU.yaml",
+    "models/hub/yolov5s-ghost.yaml",
+    "models/hub/yolov5s-transformer.yaml",
+    "models/segment/yolov5n-seg.yaml",
+    "models/hub/yolov3-tiny.yaml",
+)
 
 
 def test_normalised_yaml_builds_the_same_network(yolov5s: Path) -> None:
@@ -184,9 +190,21 @@ def test_plain_activations_pass(text: str) -> None:
 @pytest.mark.parametrize(
     "text",
     [
-        "torch.nn.SiLU()", "nn.Module()", "nn.SiLU", "nn.SiLU(*[])", "nn.SiLU(x)", "nn.SiLU(inplace=nn)",
-        "nn.LeakyReLU('0.1')", "nn.LeakyReLU(1e400)", "nn.SiLU()()", "nn.__class__()", "nn.SiLU(\x00)",
-        "(lambda: nn.SiLU())()", "nn.LeakyReLU(0.1) if 1 else 0", "n" * 500, "nn.SiLU(" * 200,
+        "torch.nn.SiLU()",
+        "nn.Module()",
+        "nn.SiLU",
+        "nn.SiLU(*[])",
+        "nn.SiLU(x)",
+        "nn.SiLU(inplace=nn)",
+        "nn.LeakyReLU('0.1')",
+        "nn.LeakyReLU(1e400)",
+        "nn.SiLU()()",
+        "nn.__class__()",
+        "nn.SiLU(\x00)",
+        "(lambda: nn.SiLU())()",
+        "nn.LeakyReLU(0.1) if 1 else 0",
+        "n" * 500,
+        "nn.SiLU(" * 200,
     ],
 )
 def test_activation_expressions_are_refused(text: str) -> None:
@@ -249,8 +267,9 @@ for name, path, marker in json.loads(sys.argv[1]):
 print(json.dumps(result))
 """
     jobs = [(n, str(files[n]), str(marker_for(out, n))) for n in LIVE]
-    r = subprocess.run([sys.executable, "-c", script, json.dumps(jobs)], capture_output=True, text=True,
-                       timeout=300, env=ENV, cwd=ROOT)
+    r = subprocess.run(
+        [sys.executable, "-c", script, json.dumps(jobs)], capture_output=True, text=True, timeout=300, env=ENV, cwd=ROOT
+    )
     assert r.returncode == 0, r.stderr[-2000:]
     result = json.loads(r.stdout.strip().splitlines()[-1])
     try:
@@ -321,7 +340,7 @@ def test_estimate_and_train_refuse_with_one_line(corpus: tuple[Path, dict[str, P
 def test_every_build_site_refuses_without_the_reader(corpus: tuple[Path, dict[str, Path]], yolov5s: Path) -> None:
     """The door is at the build itself: the tracer handed a payload YAML directly still refuses."""
     out, _ = corpus
-    from core.memory import trace
+    from yolofreeze.core.memory.tracing import trace
 
     base = read_checkpoint(yolov5s).yaml
     assert base is not None
@@ -352,15 +371,15 @@ def test_every_model_build_in_core_goes_through_the_gate() -> None:
                 continue
             where = f"{path.relative_to(ROOT)}:{node.lineno} {name}(...)"
             first = node.args[0] if node.args else next((k.value for k in node.keywords if k.arg == "cfg"), None)
-            ok = (
-                isinstance(first, ast.Call)
-                and isinstance(first.func, ast.Name)
-                and first.func.id == "gated_cfg"
-            )
+            ok = isinstance(first, ast.Call) and isinstance(first.func, ast.Name) and first.func.id == "gated_cfg"
             assert ok, f"{where} builds a model from something other than gated_cfg(...)"
             sites.append(where)
     # the tracer, the runner's input checkpoint and the demo builder: the test is not vacuous
-    assert {s.split(":")[0] for s in sites} >= {"core/memory/skeleton.py", "core/runner.py", "core/demo.py"}
+    assert {s.split(":")[0] for s in sites} >= {
+        "core/memory/tracing/skeleton.py",
+        "core/training/child/runner.py",
+        "core/demo.py",
+    }
 
 
 def test_corpus_covers_the_issue() -> None:
@@ -371,10 +390,10 @@ def test_corpus_covers_the_issue() -> None:
 async def test_tui_opens_the_file_but_never_builds_it(corpus: tuple[Path, dict[str, Path]], name: str) -> None:
     """The TUI shows the tree and the red banner naming the YAML key; its automatic estimate
     (the real one, which would build the model) never starts, before or after a plan change."""
-    from tui.app import make_app, traced_estimate
-    from tui.screens.main import MainScreen
-    from tui.widgets.hostile_banner import HostileBanner
-    from tui.widgets.summary import PlanSummary
+    from yolofreeze.tui.app import make_app, traced_estimate
+    from yolofreeze.tui.screens.main import MainScreen
+    from yolofreeze.tui.widgets.hostile_banner import HostileBanner
+    from yolofreeze.tui.widgets.summary import PlanSummary
 
     out, files = corpus
     calls: list[str] = []

@@ -11,22 +11,22 @@ from pathlib import Path
 
 import pytest
 
-from core.checkpoint import ModelInfo, read_checkpoint
-from core.freeze import FreezePlan, export, preset
-from core.memory.estimator import TrainConfig
 from tests.tui.tui_support import fake_estimator, make_hostile, settle
-from tui.app import YoloFreezeApp, make_app
-from tui.deps import AppDeps
-from tui.screens.confirm import ConfirmScreen
-from tui.screens.error import ErrorScreen
-from tui.screens.export import ExportScreen
-from tui.screens.help import HelpScreen, binding_rows
-from tui.screens.loading import LoadingScreen
-from tui.screens.main import MainScreen
-from tui.screens.prompt import PromptScreen
-from tui.widgets.hostile_banner import HostileBanner
-from tui.widgets.layer_tree import LayerTree
-from tui.widgets.summary import PlanSummary
+from yolofreeze.core.checkpoint.reader import ModelInfo, read_checkpoint
+from yolofreeze.core.memory.estimator import TrainConfig
+from yolofreeze.core.plan.freeze import FreezePlan, export, preset
+from yolofreeze.tui.app import YoloFreezeApp, make_app
+from yolofreeze.tui.deps import AppDeps
+from yolofreeze.tui.screens.confirm import ConfirmScreen
+from yolofreeze.tui.screens.error import ErrorScreen
+from yolofreeze.tui.screens.export import ExportScreen
+from yolofreeze.tui.screens.help import HelpScreen, binding_rows
+from yolofreeze.tui.screens.loading import LoadingScreen
+from yolofreeze.tui.screens.main import MainScreen
+from yolofreeze.tui.screens.prompt import PromptScreen
+from yolofreeze.tui.widgets.hostile_banner import HostileBanner
+from yolofreeze.tui.widgets.layer_tree import LayerTree
+from yolofreeze.tui.widgets.summary import PlanSummary
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -72,8 +72,8 @@ def test_first_screen_is_up_without_torch(yolov5s: Path) -> None:
     """The path to the main screen (reader, tree, summary) never imports torch."""
     script = f"""
 import asyncio, sys
-from tui.app import make_app
-from tui.screens.main import MainScreen
+from yolofreeze.tui.app import make_app
+from yolofreeze.tui.screens.main import MainScreen
 async def go():
     app = make_app({str(yolov5s)!r})
     async with app.run_test(size=(80, 24)) as pilot:
@@ -521,15 +521,15 @@ async def test_launch_and_runs_hooks(yolov5s: Path, monkeypatch: pytest.MonkeyPa
     app = app_for(yolov5s)
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
-        monkeypatch.setitem(sys.modules, "tui.screens.launch", None)  # module missing: a notice
-        monkeypatch.setitem(sys.modules, "tui.screens.runs", None)
+        monkeypatch.setitem(sys.modules, "yolofreeze.tui.screens.launch", None)  # module missing: a notice
+        monkeypatch.setitem(sys.modules, "yolofreeze.tui.screens.runs", None)
         await pilot.press("t", "r")
         await pilot.pause()
         assert isinstance(app.screen, MainScreen)
         assert sum("not available" in n.message for n in app._notifications) == 2
-        fake = types.ModuleType("tui.screens.launch")
+        fake = types.ModuleType("yolofreeze.tui.screens.launch")
         fake.LaunchScreen = FakeLaunch  # type: ignore[attr-defined]
-        monkeypatch.setitem(sys.modules, "tui.screens.launch", fake)
+        monkeypatch.setitem(sys.modules, "yolofreeze.tui.screens.launch", fake)
         await pilot.press("b", "t")
         await pilot.pause()
         assert isinstance(app.screen, FakeLaunch)

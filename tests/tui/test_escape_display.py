@@ -19,14 +19,14 @@ from textual.widgets import Input, Static
 
 from tests.escape_corpus import ESC, MODULE_PAYLOADS, escape_files
 from tests.tui.tui_support import fake_estimator, settle
-from tui.app import YoloFreezeApp, make_app
-from tui.format import safe_text
-from tui.screens.error import ErrorScreen
-from tui.screens.export import ExportScreen
-from tui.screens.main import MainScreen
-from tui.screens.prompt import PromptScreen
-from tui.widgets.hostile_banner import HostileBanner
-from tui.widgets.layer_tree import LayerTree
+from yolofreeze.tui.app import YoloFreezeApp, make_app
+from yolofreeze.tui.format import safe_text
+from yolofreeze.tui.screens.error import ErrorScreen
+from yolofreeze.tui.screens.export import ExportScreen
+from yolofreeze.tui.screens.main import MainScreen
+from yolofreeze.tui.screens.prompt import PromptScreen
+from yolofreeze.tui.widgets.hostile_banner import HostileBanner
+from yolofreeze.tui.widgets.layer_tree import LayerTree
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tui.estimate_process import LOG_NAME, ProcessEstimator
+from yolofreeze.tui.estimate_process import LOG_NAME, ProcessEstimator
 
 
 def test_child_stdout_and_stderr_go_to_the_log(

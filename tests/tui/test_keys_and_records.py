@@ -21,18 +21,18 @@ from textual.app import App
 from textual.widgets import DataTable
 from textual.widgets._footer import FooterKey
 
-from core.gpu import ProcessSampler
-from core.runs import run_status, write_json_atomic
 from tests.core.launch_helpers import make_record
 from tests.core.test_run_records import FIELD_CASES, SPECIAL_CASES
 from tests.tui.tui_support import fake_estimator, settle
-from tui.app import make_app
-from tui.deps import AppDeps
-from tui.monitor_app import MonitorApp
-from tui.screens.confirm import ConfirmScreen
-from tui.screens.main import MainScreen
-from tui.screens.monitor import MonitorScreen
-from tui.screens.runs import RunsScreen
+from yolofreeze.core.monitoring.gpu import ProcessSampler
+from yolofreeze.core.training.runs import run_status, write_json_atomic
+from yolofreeze.tui.app import make_app
+from yolofreeze.tui.deps import AppDeps
+from yolofreeze.tui.monitor_app import MonitorApp
+from yolofreeze.tui.screens.confirm import ConfirmScreen
+from yolofreeze.tui.screens.main import MainScreen
+from yolofreeze.tui.screens.monitor import MonitorScreen
+from yolofreeze.tui.screens.runs import RunsScreen
 
 
 async def wait_for(pilot: Any, cond: Any, tries: int = 100) -> None:

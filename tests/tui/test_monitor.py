@@ -10,21 +10,30 @@ from pathlib import Path
 import psutil
 import pytest
 
-from core.gpu import GpuReading, GpuSample, ProcessReading, ProcessSampler, RecordedSampler
-from core.runs import RunRecord, run_status, write_json_atomic
 from tests.core.launch_helpers import make_record
-from tui.deps import AppDeps
-from tui.monitor_app import MonitorApp
-from tui.widgets.ending_banner import EndingBanner
-from tui.widgets.gpu_panel import GpuPanel
+from yolofreeze.core.monitoring.gpu import GpuReading, GpuSample, ProcessReading, ProcessSampler, RecordedSampler
+from yolofreeze.core.training.runs import RunRecord, run_status, write_json_atomic
+from yolofreeze.tui.deps import AppDeps
+from yolofreeze.tui.monitor_app import MonitorApp
+from yolofreeze.tui.widgets.ending_banner import EndingBanner
+from yolofreeze.tui.widgets.gpu_panel import GpuPanel
 
 OOM = "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB. GPU 0 has a total capacity of 79.19 GiB"
 
 
 def record(root: Path, run_id: str, pid: int, created: float, log: str, **kw: object) -> RunRecord:
     return make_record(
-        root, run_id, log=log, pid=pid, pid_create_time=created, device="0", gpus=1, frozen=99,
-        predicted_reserved=3 << 30, predicted_nvidia_smi=4 << 30, **kw,
+        root,
+        run_id,
+        log=log,
+        pid=pid,
+        pid_create_time=created,
+        device="0",
+        gpus=1,
+        frozen=99,
+        predicted_reserved=3 << 30,
+        predicted_nvidia_smi=4 << 30,
+        **kw,
     )
 
 

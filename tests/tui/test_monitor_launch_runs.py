@@ -9,16 +9,16 @@ from typing import Any
 from textual.app import App
 from textual.widgets import DataTable, Input
 
-from core.checkpoint import read_checkpoint
-from core.dataset import make_dataset
-from core.freeze import preset
-from core.gpu import ProcessSampler
-from core.runs import RunRecord, write_json_atomic
 from tests.tui.test_monitor import record
-from tui.deps import AppDeps
-from tui.screens.launch import LaunchScreen
-from tui.screens.monitor import MonitorScreen
-from tui.screens.runs import RunsScreen
+from yolofreeze.core.checkpoint.reader import read_checkpoint
+from yolofreeze.core.monitoring.gpu import ProcessSampler
+from yolofreeze.core.plan.freeze import preset
+from yolofreeze.core.training.dataset import make_dataset
+from yolofreeze.core.training.runs import RunRecord, write_json_atomic
+from yolofreeze.tui.deps import AppDeps
+from yolofreeze.tui.screens.launch import LaunchScreen
+from yolofreeze.tui.screens.monitor import MonitorScreen
+from yolofreeze.tui.screens.runs import RunsScreen
 
 
 class Host(App[None]):

@@ -12,14 +12,14 @@ from typing import Any
 
 from textual.pilot import Pilot
 
-from core.checkpoint import read_checkpoint
-from core.freeze import preset
 from tests.tui.tui_support import fake_estimator, make_hostile
-from tui.app import YoloFreezeApp, make_app
-from tui.screens.error import ErrorScreen
-from tui.screens.export import ExportScreen
-from tui.screens.main import MainScreen
-from tui.widgets.summary import PlanSummary
+from yolofreeze.core.checkpoint.reader import read_checkpoint
+from yolofreeze.core.plan.freeze import preset
+from yolofreeze.tui.app import YoloFreezeApp, make_app
+from yolofreeze.tui.screens.error import ErrorScreen
+from yolofreeze.tui.screens.export import ExportScreen
+from yolofreeze.tui.screens.main import MainScreen
+from yolofreeze.tui.widgets.summary import PlanSummary
 
 
 def app_for(path: Path | str) -> YoloFreezeApp:

@@ -9,9 +9,9 @@ from pathlib import Path
 
 from textual.pilot import Pilot
 
-from core.checkpoint import ModelInfo
-from core.memory.analytic import state_bytes
-from core.memory.estimator import EstimateCancelled, MemoryBreakdown, MemoryEstimate, TrainConfig
+from yolofreeze.core.checkpoint.reader import ModelInfo
+from yolofreeze.core.memory.analytic import state_bytes
+from yolofreeze.core.memory.estimator import EstimateCancelled, MemoryBreakdown, MemoryEstimate, TrainConfig
 
 
 def make_hostile(src: Path, dst: Path) -> Path:

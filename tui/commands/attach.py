@@ -11,8 +11,8 @@ import sys
 import time
 from typing import TextIO
 
-from core.errors import EXIT_OK, EXIT_TRAINING_FAILED, RunRecordError
-from core.runs import (
+from yolofreeze.core.errors import EXIT_OK, EXIT_TRAINING_FAILED, RunRecordError
+from yolofreeze.core.training.runs import (
     LogFollower,
     RunRecord,
     RunStatus,
@@ -22,16 +22,12 @@ from core.runs import (
     run_status,
     stop_run,
 )
-from core.verify import read_verdict
+from yolofreeze.core.training.verify import read_verdict
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "run", nargs="?", default="latest", help="run id, a unique part of it, or latest (default)"
-    )
-    p.add_argument(
-        "--plain", action="store_true", help="print the log and status lines instead of the monitor"
-    )
+    p.add_argument("run", nargs="?", default="latest", help="run id, a unique part of it, or latest (default)")
+    p.add_argument("--plain", action="store_true", help="print the log and status lines instead of the monitor")
 
 
 def describe_end(status: RunStatus) -> list[str]:
@@ -42,9 +38,7 @@ def describe_end(status: RunStatus) -> list[str]:
     if status.save_dir:
         head, rows = read_results(status.save_dir)
         if rows and "metrics/mAP_0.5" in head:
-            out.append(
-                f"epochs done: {len(rows)}; last mAP@0.5 {rows[-1][head.index('metrics/mAP_0.5')]:.4f}"
-            )
+            out.append(f"epochs done: {len(rows)}; last mAP@0.5 {rows[-1][head.index('metrics/mAP_0.5')]:.4f}")
         out.append(f"save dir: {status.save_dir}")
     verdict = read_verdict(status.record.dir)
     if verdict:
@@ -96,6 +90,6 @@ def run(args: argparse.Namespace) -> int:
     if args.plain or not sys.stdout.isatty():
         status = follow_plain(record)
         return EXIT_OK if status.state == "finished" else EXIT_TRAINING_FAILED
-    from tui.monitor_app import run_monitor
+    from yolofreeze.tui.monitor_app import run_monitor
 
     return run_monitor(record.run_id)

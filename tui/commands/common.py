@@ -7,10 +7,10 @@ import math
 import sys
 from collections.abc import Callable
 
-from core.checkpoint import ModelInfo, read_checkpoint
-from core.errors import UsageError
-from core.freeze import PRESETS_HELP, FreezePlan, load_plan_file, preset
-from tui.format import safe_text
+from yolofreeze.core.checkpoint.reader import ModelInfo, read_checkpoint
+from yolofreeze.core.errors import UsageError
+from yolofreeze.core.plan.freeze import PRESETS_HELP, FreezePlan, load_plan_file, preset
+from yolofreeze.tui.format import safe_text
 
 
 def whole_number(what: str, lo: int, hi: int) -> Callable[[str], int]:
@@ -66,12 +66,15 @@ def checkpoint_path(args: argparse.Namespace) -> str:
     if getattr(args, "demo", False):
         if args.path:
             raise UsageError("give a checkpoint path or --demo, not both")
-        from core.demo import DEMO_MODEL, demo_checkpoint, demo_checkpoint_path
+        from yolofreeze.core.demo import DEMO_MODEL, demo_checkpoint, demo_checkpoint_path
 
         if not demo_checkpoint_path().is_file():
             # first run only: building it imports torch and yolov5, ~10 s with nothing on screen
-            print(f"yolofreeze-tui: building the demo checkpoint ({DEMO_MODEL}, once): {demo_checkpoint_path()} …",
-                  file=sys.stderr, flush=True)
+            print(
+                f"yolofreeze-tui: building the demo checkpoint ({DEMO_MODEL}, once): {demo_checkpoint_path()} …",
+                file=sys.stderr,
+                flush=True,
+            )
         return str(demo_checkpoint())
     if not args.path:
         raise UsageError("a checkpoint path is required (or --demo)")
@@ -89,5 +92,3 @@ def resolve_plan(info: ModelInfo, args: argparse.Namespace) -> FreezePlan:
             print(f"yolofreeze-tui: note: {safe_text(w)}", file=sys.stderr)  # quotes the plan file
         return imported.plan
     return preset(info, getattr(args, "preset", None) or "none")
-
-

@@ -11,11 +11,11 @@ import json
 import os
 from dataclasses import asdict
 
-from core.errors import EXIT_OK, UsageError
-from core.memory.analytic import OPTIMIZERS
-from core.memory.estimator import MemoryEstimate, TrainConfig, effective_img, estimate_memory, max_batch
-from core.memory.nvml import gpu_total_memory
-from tui.commands.common import (
+from yolofreeze.core.errors import EXIT_OK, UsageError
+from yolofreeze.core.memory.analytic import OPTIMIZERS
+from yolofreeze.core.memory.estimator import MemoryEstimate, TrainConfig, effective_img, estimate_memory, max_batch
+from yolofreeze.core.monitoring.nvml import gpu_total_memory
+from yolofreeze.tui.commands.common import (
     MAX_BATCH,
     MAX_GPU_GIB,
     MAX_IMG,
@@ -26,7 +26,7 @@ from tui.commands.common import (
     resolve_plan,
     whole_number,
 )
-from tui.format import human_bytes
+from yolofreeze.tui.format import human_bytes
 
 _ROWS = (
     ("weights", "weights (fp32)"),
@@ -47,10 +47,20 @@ _ROWS = (
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_checkpoint_argument(p)
     add_plan_arguments(p)
-    p.add_argument("--batch", type=whole_number("batch", 1, MAX_BATCH), required=True, metavar="B",
-                   help="total batch size (train.py --batch-size)")
-    p.add_argument("--img", type=whole_number("image size", 32, MAX_IMG), required=True, metavar="S",
-                   help="training image size in pixels")
+    p.add_argument(
+        "--batch",
+        type=whole_number("batch", 1, MAX_BATCH),
+        required=True,
+        metavar="B",
+        help="total batch size (train.py --batch-size)",
+    )
+    p.add_argument(
+        "--img",
+        type=whole_number("image size", 32, MAX_IMG),
+        required=True,
+        metavar="S",
+        help="training image size in pixels",
+    )
     p.add_argument("--optimizer", default="SGD", metavar="O", help=f"{', '.join(OPTIMIZERS)} (default: SGD)")
     p.add_argument(
         "--amp",
@@ -58,8 +68,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default=True,
         help="mixed precision, as train.py uses on CUDA (default: on)",
     )
-    p.add_argument("--gpus", type=whole_number("gpus", 1, 1024), default=1, metavar="N",
-                   help="GPUs for DDP; each gets batch / N (default: 1)")
+    p.add_argument(
+        "--gpus",
+        type=whole_number("gpus", 1, 1024),
+        default=1,
+        metavar="N",
+        help="GPUs for DDP; each gets batch / N (default: 1)",
+    )
     p.add_argument(
         "--gpu-mem",
         type=positive_number("--gpu-mem", MAX_GPU_GIB),

@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from core.errors import EXIT_HOSTILE, EXIT_OK, EXIT_USAGE, UsageError
-from core.freeze import FORMATS, export
-from core.safeio import UnsafePathError, no_space_message, write_atomic
-from tui.commands.common import add_checkpoint_argument, add_plan_arguments, open_checkpoint, resolve_plan
-from tui.format import safe_text
+from yolofreeze.core.errors import EXIT_HOSTILE, EXIT_OK, EXIT_USAGE, UsageError
+from yolofreeze.core.plan.freeze import FORMATS, export
+from yolofreeze.core.safeio import UnsafePathError, no_space_message, write_atomic
+from yolofreeze.tui.commands.common import add_checkpoint_argument, add_plan_arguments, open_checkpoint, resolve_plan
+from yolofreeze.tui.format import safe_text
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

@@ -14,10 +14,10 @@ import sys
 from dataclasses import asdict
 from typing import Any
 
-from core.checkpoint import ModelInfo
-from core.errors import EXIT_HOSTILE, EXIT_OK
-from tui.commands.common import add_checkpoint_argument, open_checkpoint
-from tui.format import human_bytes, human_count, safe_text
+from yolofreeze.core.checkpoint.reader import ModelInfo
+from yolofreeze.core.errors import EXIT_HOSTILE, EXIT_OK
+from yolofreeze.tui.commands.common import add_checkpoint_argument, open_checkpoint
+from yolofreeze.tui.format import human_bytes, human_count, safe_text
 
 # Past this many bits an int has over 4,300 digits: str() raises (CPython's limit), so it is shown
 # by size; past this many items (a shared-reference structure expands exponentially as a tree)
@@ -50,9 +50,15 @@ def info_document(info: ModelInfo) -> dict[str, Any]:
         "metadata": asdict(info.metadata),
         "yaml": info.yaml,
         "layers": [
-            {"index": la.index, "type": la.type, "from": list(la.from_), "repeats": la.repeats,
-             "args": list(la.args), "section": la.section,
-             "params": info.layer_params[la.index]}
+            {
+                "index": la.index,
+                "type": la.type,
+                "from": list(la.from_),
+                "repeats": la.repeats,
+                "args": list(la.args),
+                "section": la.section,
+                "params": info.layer_params[la.index],
+            }
             for la in info.layers
         ],
         "parameters": [
@@ -64,8 +70,7 @@ def info_document(info: ModelInfo) -> dict[str, Any]:
             for t in info.buffers
         ],
         "modules": [
-            {"path": m.path, "type": m.type, "class": m.qualname, "children": list(m.children)}
-            for m in info.modules
+            {"path": m.path, "type": m.type, "class": m.qualname, "children": list(m.children)} for m in info.modules
         ],
     }
 
@@ -89,8 +94,10 @@ def print_summary(info: ModelInfo) -> None:
     if info.model_class:
         out.write(f"class      {esc(info.model_class)}\n")
     m = info.metadata
-    out.write(f"parameters {info.total_params:,} in {len(info.parameters)} tensors; "
-              f"{len(info.buffers)} buffers; {len(info.layers)} layers")
+    out.write(
+        f"parameters {info.total_params:,} in {len(info.parameters)} tensors; "
+        f"{len(info.buffers)} buffers; {len(info.layers)} layers"
+    )
     if info.backbone_layers is not None:
         out.write(f" (backbone 0-{info.backbone_layers - 1})")
     out.write("\n")
@@ -109,8 +116,10 @@ def print_summary(info: ModelInfo) -> None:
         for la in info.layers:
             n = info.layer_params[la.index]
             frm = esc(",".join(map(_num, la.from_)))
-            out.write(f"{la.index:>3} {esc(la.section):<8} {esc(la.type):<10} {frm:<12} {_num(la.repeats):>2} "
-                      f"{human_count(n):>9}\n")
+            out.write(
+                f"{la.index:>3} {esc(la.section):<8} {esc(la.type):<10} {frm:<12} {_num(la.repeats):>2} "
+                f"{human_count(n):>9}\n"
+            )
     if info.hostile:
         out.write(f"HOSTILE    {len(info.suspicious)} reference(s) to code; see the first line\n")
 

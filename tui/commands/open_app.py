@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import argparse
 
-from tui.commands.common import checkpoint_path
+from yolofreeze.tui.commands.common import checkpoint_path
 
 
 def run(args: argparse.Namespace) -> int:
-    from tui.app import make_app
+    from yolofreeze.tui.app import make_app
 
     app = make_app(checkpoint_path(args), plan_file=getattr(args, "plan", None))
     result = app.run()

@@ -10,8 +10,8 @@ import argparse
 import json
 import time
 
-from core.errors import EXIT_OK
-from core.runs import RunRecord, UnreadableRun, run_status, runs_root, scan_runs
+from yolofreeze.core.errors import EXIT_OK
+from yolofreeze.core.training.runs import RunRecord, UnreadableRun, run_status, runs_root, scan_runs
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import argparse
 
-from core.errors import EXIT_OK
-from core.runs import find_run, run_status, stop_run
+from yolofreeze.core.errors import EXIT_OK
+from yolofreeze.core.training.runs import find_run, run_status, stop_run
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

@@ -14,10 +14,10 @@ import sys
 import time
 from typing import TextIO
 
-from core.errors import EXIT_OK, EXIT_TRAINING_FAILED
-from core.launch import OPTIMIZERS, LaunchOptions, launch, validate
-from core.runs import RunRecord, RunStatus, run_status, stop_run
-from tui.commands.common import (
+from yolofreeze.core.errors import EXIT_OK, EXIT_TRAINING_FAILED
+from yolofreeze.core.training.launch import OPTIMIZERS, LaunchOptions, launch, validate
+from yolofreeze.core.training.runs import RunRecord, RunStatus, run_status, stop_run
+from yolofreeze.tui.commands.common import (
     MAX_BATCH,
     MAX_IMG,
     add_checkpoint_argument,
@@ -26,7 +26,7 @@ from tui.commands.common import (
     resolve_plan,
     whole_number,
 )
-from tui.format import safe_text
+from yolofreeze.tui.format import safe_text
 
 EXIT_INTERRUPTED = 130  # the shell's convention for SIGINT
 
@@ -35,25 +35,33 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_checkpoint_argument(p)
     add_plan_arguments(p)
     p.add_argument("--data", required=True, metavar="D.yaml", help="dataset YAML (train/val/names)")
-    p.add_argument("--epochs", type=whole_number("epochs", 1, 100_000), default=100,
-                   help="training epochs (default 100)")
-    p.add_argument("--batch", "--batch-size", type=whole_number("batch", 1, MAX_BATCH), default=16,
-                   help="total batch size (default 16)")
-    p.add_argument("--img", "--imgsz", type=whole_number("image size", 32, MAX_IMG), default=640,
-                   help="image size in pixels (default 640)")
+    p.add_argument(
+        "--epochs", type=whole_number("epochs", 1, 100_000), default=100, help="training epochs (default 100)"
+    )
+    p.add_argument(
+        "--batch",
+        "--batch-size",
+        type=whole_number("batch", 1, MAX_BATCH),
+        default=16,
+        help="total batch size (default 16)",
+    )
+    p.add_argument(
+        "--img",
+        "--imgsz",
+        type=whole_number("image size", 32, MAX_IMG),
+        default=640,
+        help="image size in pixels (default 640)",
+    )
     p.add_argument("--hyp", metavar="FILE", help="hyperparameter YAML (default: yolov5's hyp.scratch-low)")
     p.add_argument("--optimizer", choices=OPTIMIZERS, default="SGD")
+    p.add_argument("--device", default="", help="cpu, 0, or 0,1,… (several GPUs run DDP); default: GPU 0 if any")
     p.add_argument(
-        "--device", default="", help="cpu, 0, or 0,1,… (several GPUs run DDP); default: GPU 0 if any"
+        "--workers", type=whole_number("workers", 0, 1024), default=8, help="dataloader workers per process (default 8)"
     )
-    p.add_argument("--workers", type=whole_number("workers", 0, 1024), default=8,
-                   help="dataloader workers per process (default 8)")
     p.add_argument("--project", default="runs/train", help="parent folder of the run's save dir")
     p.add_argument("--name", default="exp", help="run name (yolov5 adds 2, 3, … if taken)")
     p.add_argument("--detach", action="store_true", help="start and return; follow later with `attach`")
-    p.add_argument(
-        "--yolov5-dir", metavar="DIR", help="use a clone of ultralytics/yolov5 instead of the pip package"
-    )
+    p.add_argument("--yolov5-dir", metavar="DIR", help="use a clone of ultralytics/yolov5 instead of the pip package")
     p.add_argument(
         "--no-bn-eval",
         action="store_true",
@@ -63,7 +71,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from core.checkpoint import read_checkpoint
+    from yolofreeze.core.checkpoint.reader import read_checkpoint
 
     path = checkpoint_path(args)
     info = read_checkpoint(path)
@@ -104,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
         if args.detach:
             print(f"follow it with: yolofreeze-tui attach {record.run_id}", flush=True)
             return EXIT_OK
-        from tui.commands.attach import follow_plain
+        from yolofreeze.tui.commands.attach import follow_plain
 
         status = follow_plain(record)
     except KeyboardInterrupt:
@@ -127,7 +135,7 @@ def stop_and_wait(record: RunRecord, out: TextIO = sys.stdout) -> int:
     A second Ctrl-C leaves it to stop on its own (stop.json is on disk and the trainer watches
     it) and says which run that is, so it is never left unnamed.
     """
-    from tui.commands.attach import describe_end
+    from yolofreeze.tui.commands.attach import describe_end
 
     out.write(
         f"yolofreeze-tui: stopping run {record.run_id} (it stops at the next batch; "

@@ -10,8 +10,8 @@ from textual.containers import Center, Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, Label, Static
 
-from core.errors import EXIT_UNREADABLE
-from tui.format import safe_text
+from yolofreeze.core.errors import EXIT_UNREADABLE
+from yolofreeze.tui.format import safe_text
 
 
 class ErrorScreen(Screen[None]):

@@ -1,6 +1,6 @@
 """Export dialog: pick a format, see exactly what will be written and any note, write or copy.
 
-The text comes from ``core.freeze.export``; the JSON plan file carries the checkpoint's hash,
+The text comes from ``yolofreeze.core.plan.freeze.export``; the JSON plan file carries the checkpoint's hash,
 so previews are made in a thread worker (the first hash of a large file takes a moment).
 """
 
@@ -18,9 +18,9 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, RadioButton, RadioSet, Static
 
-from core.freeze import FORMATS, Export, FreezePlan, export
-from core.safeio import no_space_message, write_atomic
-from tui.format import safe_text
+from yolofreeze.core.plan.freeze import FORMATS, Export, FreezePlan, export
+from yolofreeze.core.safeio import no_space_message, write_atomic
+from yolofreeze.tui.format import safe_text
 
 EXTENSIONS = {
     "yolov5": "args.txt",

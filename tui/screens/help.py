@@ -35,9 +35,9 @@ def _key_text(binding: Binding) -> str:
 
 def binding_rows() -> list[tuple[str, str, str]]:
     """(section, keys, what it does) for the main screen, the tree and the app."""
-    from tui.app import YoloFreezeApp
-    from tui.screens.main import MainScreen
-    from tui.widgets.layer_tree import LayerTree
+    from yolofreeze.tui.app import YoloFreezeApp
+    from yolofreeze.tui.screens.main import MainScreen
+    from yolofreeze.tui.widgets.layer_tree import LayerTree
 
     rows: list[tuple[str, str, str]] = []
     for section, bindings in (

@@ -17,13 +17,13 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Input, Label, Select, Static, Switch
 
-from core.checkpoint import ModelInfo
-from core.dataset import Problem
-from core.freeze import FreezePlan
-from core.launch import OPTIMIZERS, LaunchOptions, Validation, launch, validate
-from core.runs import RunRecord
-from tui.deps import AppDeps
-from tui.format import human_bytes
+from yolofreeze.core.checkpoint.reader import ModelInfo
+from yolofreeze.core.plan.freeze import FreezePlan
+from yolofreeze.core.training.dataset import Problem
+from yolofreeze.core.training.launch import OPTIMIZERS, LaunchOptions, Validation, launch, validate
+from yolofreeze.core.training.runs import RunRecord
+from yolofreeze.tui.deps import AppDeps
+from yolofreeze.tui.format import human_bytes
 
 # (field, label, default, placeholder)
 TEXT_FIELDS = (
@@ -169,7 +169,7 @@ class LaunchScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="launch-demo-data", description="generating the demo dataset")
     def make_demo_data(self) -> None:
-        from core.dataset import demo_dataset
+        from yolofreeze.core.training.dataset import demo_dataset
 
         path = str(demo_dataset())
         self.app.call_from_thread(self._set_demo, path)
@@ -234,6 +234,6 @@ class LaunchScreen(Screen[None]):
 
     @on(Launched)
     def open_monitor(self, event: Launched) -> None:
-        from tui.screens.monitor import MonitorScreen
+        from yolofreeze.tui.screens.monitor import MonitorScreen
 
         self.app.switch_screen(MonitorScreen(event.record.run_id, self.deps))

@@ -9,7 +9,7 @@ from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import Label, LoadingIndicator
 
-from tui.format import human_bytes
+from yolofreeze.tui.format import human_bytes
 
 
 class LoadingScreen(Screen[None]):

@@ -21,21 +21,21 @@ from textual.timer import Timer
 from textual.widgets import Footer, Input, Static
 from textual.worker import get_current_worker
 
-from core.errors import PlanError, YoloFreezeError
-from core.freeze import Export, FreezePlan, export, load_plan_file, preset, write_atomic, yolov5_args
-from core.memory.analytic import state_bytes
-from core.tree import ModelTree, model_tree
-from tui.format import human_bytes, human_count, safe_text
-from tui.messages import EstimateReady, EstimateUnavailable, PlanChanged
-from tui.widgets.hostile_banner import HostileBanner
-from tui.widgets.layer_tree import LayerTree
-from tui.widgets.summary import PENDING_FREEZE, EstimateView, PlanFigures, PlanSummary, Settings
+from yolofreeze.core.checkpoint.tree import ModelTree, model_tree
+from yolofreeze.core.errors import PlanError, YoloFreezeError
+from yolofreeze.core.memory.analytic import state_bytes
+from yolofreeze.core.plan.freeze import Export, FreezePlan, export, load_plan_file, preset, write_atomic, yolov5_args
+from yolofreeze.tui.format import human_bytes, human_count, safe_text
+from yolofreeze.tui.messages import EstimateReady, EstimateUnavailable, PlanChanged
+from yolofreeze.tui.widgets.hostile_banner import HostileBanner
+from yolofreeze.tui.widgets.layer_tree import LayerTree
+from yolofreeze.tui.widgets.summary import PENDING_FREEZE, EstimateView, PlanFigures, PlanSummary, Settings
 
 if TYPE_CHECKING:
     from textual.notifications import SeverityLevel
 
-    from core.checkpoint import ModelInfo
-    from tui.app import YoloFreezeApp
+    from yolofreeze.core.checkpoint.reader import ModelInfo
+    from yolofreeze.tui.app import YoloFreezeApp
 
 GPU_GIB = (8, 12, 16, 24, 40, 48, 80)
 IMG_SIZES = (320, 416, 512, 640, 960, 1280)
@@ -126,7 +126,7 @@ class MainScreen(Screen[None]):
 
     @property
     def yapp(self) -> YoloFreezeApp:
-        from tui.app import YoloFreezeApp
+        from yolofreeze.tui.app import YoloFreezeApp
 
         assert isinstance(self.app, YoloFreezeApp)
         return self.app
@@ -229,7 +229,7 @@ class MainScreen(Screen[None]):
         self.set_plan(plan)  # no toast: it would cover the summary that shows the result
 
     def action_first_n(self) -> None:
-        from tui.screens.prompt import PromptScreen
+        from yolofreeze.tui.screens.prompt import PromptScreen
 
         top = self.info.layers[-1].index + 1 if self.info.layers else 0
 
@@ -370,7 +370,7 @@ class MainScreen(Screen[None]):
         worker = get_current_worker()
         started = time.perf_counter()
         try:
-            from core.memory.estimator import EstimateCancelled, TrainConfig
+            from yolofreeze.core.memory.estimator import EstimateCancelled, TrainConfig
         except ImportError as e:
             self.post_message(EstimateUnavailable(frozen, f"estimator not installed ({e.name or e})"))
             return
@@ -418,7 +418,7 @@ class MainScreen(Screen[None]):
         return self._sha256
 
     def action_export(self) -> None:
-        from tui.screens.export import ExportScreen
+        from yolofreeze.tui.screens.export import ExportScreen
 
         self.app.push_screen(
             ExportScreen(self.plan, self.checkpoint_sha256, self.default_plan_path()), self._export_closed
@@ -437,7 +437,7 @@ class MainScreen(Screen[None]):
         self.notify(f"Copied to clipboard: {result.text.strip()[:60]}", timeout=3)
 
     def action_save_plan(self) -> None:
-        from tui.screens.prompt import PromptScreen
+        from yolofreeze.tui.screens.prompt import PromptScreen
 
         def chosen(path: str | None) -> None:
             if path:
@@ -465,7 +465,7 @@ class MainScreen(Screen[None]):
         self.notify(f"Plan saved to {path}", timeout=3)
 
     def action_load_plan(self) -> None:
-        from tui.screens.prompt import PromptScreen
+        from yolofreeze.tui.screens.prompt import PromptScreen
 
         def chosen(path: str | None) -> None:
             if not path:
@@ -489,7 +489,7 @@ class MainScreen(Screen[None]):
     # -- other screens -----------------------------------------------------------------------
 
     def action_help(self) -> None:
-        from tui.screens.help import HelpScreen
+        from yolofreeze.tui.screens.help import HelpScreen
 
         self.app.push_screen(HelpScreen())
 
@@ -502,7 +502,7 @@ class MainScreen(Screen[None]):
             )
             return
         try:
-            from tui.screens.launch import LaunchScreen  # type: ignore[import-not-found,unused-ignore]
+            from yolofreeze.tui.screens.launch import LaunchScreen  # type: ignore[import-not-found,unused-ignore]
         except ImportError as e:
             self.notify(f"Training launch is not available in this build ({e})", severity="warning")
             return
@@ -510,7 +510,7 @@ class MainScreen(Screen[None]):
 
     def action_runs(self) -> None:
         try:
-            from tui.screens.runs import RunsScreen  # type: ignore[import-not-found,unused-ignore]
+            from yolofreeze.tui.screens.runs import RunsScreen  # type: ignore[import-not-found,unused-ignore]
         except ImportError as e:
             self.notify(f"The runs list is not available in this build ({e})", severity="warning")
             return
@@ -520,7 +520,7 @@ class MainScreen(Screen[None]):
         if self.plan.frozen == self.saved_frozen:
             self.app.exit(0)
             return
-        from tui.screens.confirm import ConfirmScreen
+        from yolofreeze.tui.screens.confirm import ConfirmScreen
 
         def answer(quit_: bool | None) -> None:
             if quit_:

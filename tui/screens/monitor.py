@@ -1,6 +1,7 @@
 """Live view of one run: GPUs (NVML) or the training processes' CPU/RAM, progress, curves, log, ending.
 
-Two background threads feed it and nothing else touches the disk or NVML: ``core.gpu.SamplerThread``
+Two background threads feed it and nothing else touches the disk or NVML:
+``yolofreeze.core.monitoring.gpu.SamplerThread``
 (2 Hz by default; every sample goes into the sparklines' history) and a worker polling the run's
 files. The screen is redrawn about once a second (UI_EVERY) with the newest sample and poll; the
 ending is shown as soon as it is polled. Leaving the screen leaves the training running; stopping
@@ -23,9 +24,9 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
-from core.errors import YoloFreezeError
-from core.gpu import GpuSample, SamplerThread, default_sampler, process_tree
-from core.runs import (
+from yolofreeze.core.errors import YoloFreezeError
+from yolofreeze.core.monitoring.gpu import GpuSample, SamplerThread, default_sampler, process_tree
+from yolofreeze.core.training.runs import (
     LogFollower,
     RunRecord,
     RunStatus,
@@ -36,15 +37,15 @@ from core.runs import (
     run_status,
     stop_run,
 )
-from core.verify import read_verdict
-from tui.deps import AppDeps
-from tui.widgets.ending_banner import EndingBanner
-from tui.widgets.gpu_panel import HISTORY, GpuPanel
-from tui.widgets.log_tail import LogTail
-from tui.widgets.memory_compare import MemoryCompare
-from tui.widgets.metrics_chart import MetricsChart
-from tui.widgets.process_panel import ProcessPanel
-from tui.widgets.train_progress import TrainProgress
+from yolofreeze.core.training.verify import read_verdict
+from yolofreeze.tui.deps import AppDeps
+from yolofreeze.tui.widgets.ending_banner import EndingBanner
+from yolofreeze.tui.widgets.gpu_panel import HISTORY, GpuPanel
+from yolofreeze.tui.widgets.log_tail import LogTail
+from yolofreeze.tui.widgets.memory_compare import MemoryCompare
+from yolofreeze.tui.widgets.metrics_chart import MetricsChart
+from yolofreeze.tui.widgets.process_panel import ProcessPanel
+from yolofreeze.tui.widgets.train_progress import TrainProgress
 
 # Seconds between screen updates. Samples (2 Hz) all go into the sparklines' history; the screen
 # shows the newest one at most this long after it was taken. Each screen update costs several ms
@@ -309,7 +310,7 @@ class MonitorScreen(Screen[None]):
         if self.record is None or (self.status is not None and self.status.ended):
             self.notify("this run has already ended")
             return
-        from tui.screens.confirm import ConfirmScreen
+        from yolofreeze.tui.screens.confirm import ConfirmScreen
 
         def answered(yes: bool | None) -> None:
             if yes:

@@ -17,8 +17,8 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
-from core.runs import RunStatus, UnreadableRun, run_status, scan_runs
-from tui.deps import AppDeps
+from yolofreeze.core.training.runs import RunStatus, UnreadableRun, run_status, scan_runs
+from yolofreeze.tui.deps import AppDeps
 
 
 class RunsListed(Message):
@@ -55,9 +55,7 @@ class RunsScreen(Screen[None]):
     @work(thread=True, exclusive=True, group="runs-list", description="reading run records")
     def load_runs(self) -> None:
         entries = scan_runs(self.deps.state_dir)
-        self.post_message(
-            RunsListed([e if isinstance(e, UnreadableRun) else run_status(e) for e in reversed(entries)])
-        )
+        self.post_message(RunsListed([e if isinstance(e, UnreadableRun) else run_status(e) for e in reversed(entries)]))
 
     @on(RunsListed)
     def show_runs(self, event: RunsListed) -> None:
@@ -96,7 +94,7 @@ class RunsScreen(Screen[None]):
             self.open_run(st.run_id if isinstance(st, UnreadableRun) else st.record.run_id)
 
     def open_run(self, run_id: str) -> None:
-        from tui.screens.monitor import MonitorScreen
+        from yolofreeze.tui.screens.monitor import MonitorScreen
 
         bad = next((s for s in self.statuses if isinstance(s, UnreadableRun) and s.run_id == run_id), None)
         if bad is not None:

@@ -6,7 +6,7 @@ from typing import Any
 
 from textual.widgets import Static
 
-from core.runs import RunStatus
+from yolofreeze.core.training.runs import RunStatus
 
 TITLES = {"finished": "FINISHED", "stopped": "STOPPED", "oom": "CUDA OUT OF MEMORY", "crashed": "CRASHED"}
 

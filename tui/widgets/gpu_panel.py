@@ -8,10 +8,10 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Sparkline, Static
 
-from core.gpu import GpuReading
-from tui.format import human_bytes
-from tui.widgets.lite_sparkline import LiteSparkline
-from tui.widgets.text_update import set_text
+from yolofreeze.core.monitoring.gpu import GpuReading
+from yolofreeze.tui.format import human_bytes
+from yolofreeze.tui.widgets.lite_sparkline import LiteSparkline
+from yolofreeze.tui.widgets.text_update import set_text
 
 HISTORY = 120  # samples: one minute at 2 Hz
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
-from tui.format import safe_text
+from yolofreeze.tui.format import safe_text
 
 
 class HostileBanner(Static):

@@ -16,9 +16,9 @@ from textual.binding import Binding, BindingType
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
-from core.freeze import FreezePlan
-from core.tree import ModelTree, TreeEntry
-from tui.format import human_bytes, human_count, safe_text
+from yolofreeze.core.checkpoint.tree import ModelTree, TreeEntry
+from yolofreeze.core.plan.freeze import FreezePlan
+from yolofreeze.tui.format import human_bytes, human_count, safe_text
 
 # Symbol + word, so the state reads without colour (NO_COLOR, 16-colour terminals, screenshots).
 STATE_SYMBOL = {"frozen": "■", "trainable": "□", "mixed": "◧", "none": "·"}

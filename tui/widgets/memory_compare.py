@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from textual.widgets import Static
 
-from tui.format import human_bytes
-from tui.widgets.text_update import set_text
+from yolofreeze.tui.format import human_bytes
+from yolofreeze.tui.widgets.text_update import set_text
 
 
 def _b(n: int | None) -> str:

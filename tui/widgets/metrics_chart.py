@@ -15,7 +15,7 @@ from textual.geometry import Size
 from textual.strip import Strip
 from textual.widget import Widget
 
-from tui.widgets.lite_sparkline import cached_style, sparkline_strips
+from yolofreeze.tui.widgets.lite_sparkline import cached_style, sparkline_strips
 
 SERIES = (
     ("train/box_loss", "box loss"),
@@ -93,4 +93,3 @@ class MetricsChart(Widget):
         if 0 <= y < len(self._strips):
             return self._strips[y]
         return Strip.blank(width, base)
-

@@ -15,12 +15,12 @@ from rich.table import Table
 from rich.text import Text
 from textual.widget import Widget
 
-from core.freeze import Export, PlanCounts
-from core.memory.analytic import StateBytes
-from tui.format import human_bytes, human_count, safe_text
+from yolofreeze.core.memory.analytic import StateBytes
+from yolofreeze.core.plan.freeze import Export, PlanCounts
+from yolofreeze.tui.format import human_bytes, human_count, safe_text
 
 if TYPE_CHECKING:
-    from core.memory.estimator import MemoryBreakdown, MemoryEstimate
+    from yolofreeze.core.memory.estimator import MemoryBreakdown, MemoryEstimate
 
 # Placeholder while the --freeze arguments are worked out just after the frame (partial plans
 # need core's prefix compression, which takes a few milliseconds on large models).

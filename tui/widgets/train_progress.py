@@ -1,4 +1,4 @@
-"""Epoch and batch progress with the ETA core.runs computes from the runner's progress record."""
+"""Epoch and batch progress with the ETA yolofreeze.core.training.runs computes from the runner's progress record."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from textual.renderables.bar import Bar as BarRenderable
 from textual.widget import Widget
 from textual.widgets import Static
 
-from core.runs import Progress
-from tui.widgets.text_update import set_text
+from yolofreeze.core.training.runs import Progress
+from yolofreeze.tui.widgets.text_update import set_text
 
 BAR_WIDTH = 32  # cells, as Textual's ProgressBar draws it
 PERCENT_WIDTH = 5

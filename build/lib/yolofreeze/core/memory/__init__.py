@@ -1,0 +1,1 @@
+"""GPU memory for training with a freeze plan: instant analytic parts and a traced estimate."""

@@ -1,0 +1,322 @@
+"""Predicted training GPU memory for a freeze plan, per GPU, against the no-freeze baseline.
+
+Public API (the TUI and the CLI code against it):
+``TrainConfig`` in, ``MemoryEstimate`` (plan and baseline ``MemoryBreakdown``) out, from
+``estimate_memory``; ``max_batch`` answers the largest per-run batch that fits a GPU.
+
+torch and yolov5 are imported only inside the functions that trace (core must import fast).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from yolofreeze.core.checkpoint.reader import ModelInfo
+from yolofreeze.core.errors import UsageError, YoloFreezeError
+from yolofreeze.core.memory.allocator import ReplayResult, replay
+from yolofreeze.core.memory.analytic import OPTIMIZERS
+from yolofreeze.core.memory.kinds import GRADIENTS, NAMES, TEMPORARIES
+
+MIB = 1 << 20
+# What nvidia-smi shows beyond torch's reserved memory: the CUDA context (driver, kernels,
+# cuDNN/cuBLAS handles). NOTES-memory.md: ~300-450 MiB on recent drivers; the middle of that
+# range until bench/gpu_memory_check.py measures NVML used - reserved on the user's GPU.
+CUDA_CONTEXT_BYTES = 384 * MIB
+# cuDNN/cuBLAS workspace, requested through the caching allocator but invisible to fake tensors.
+# 32 MiB is what yolov5's init_seeds(deterministic=True) asks cuBLAS for
+# (CUBLAS_WORKSPACE_CONFIG=:4096:8, 8 x 4 MiB); cuDNN's deterministic conv algorithms need a
+# workspace of that order. One constant, calibrated by bench/gpu_memory_check.py, never per case.
+WORKSPACE_BYTES = 32 * MIB
+# DDP (torch.nn.parallel.DistributedDataParallel, as yolov5's smart_DDP builds it) copies every
+# gradient into flat buckets: 1 MiB for the first, then 25 MiB each (its defaults).
+DDP_FIRST_BUCKET_BYTES = 1 * MIB
+DDP_BUCKET_BYTES = 25 * MIB
+MAX_BATCH_LIMIT = 4096  # per GPU; beyond this the search stops (no YOLOv5 run uses more)
+
+
+class EstimateCancelled(YoloFreezeError):
+    """The caller's ``cancelled()`` turned true while an estimate was being computed."""
+
+
+class EstimateUnavailable(YoloFreezeError):
+    """The checkpoint cannot be traced (no model YAML, a model yolov5 cannot build, no torch)."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    batch: int = 16  # total batch, as train.py's --batch-size (DDP splits it across GPUs)
+    img: int = 640
+    optimizer: str = "SGD"
+    amp: bool = True
+    gpus: int = 1
+
+    @property
+    def per_gpu_batch(self) -> int:
+        return self.batch // self.gpus
+
+    @property
+    def accumulate(self) -> int:
+        """train.py's gradient accumulation: changes how often the optimizer steps, not peak memory."""
+        return max(round(64 / self.batch), 1)
+
+    def validate(self) -> None:
+        """Raise UsageError for options train.py would reject or that make no sense."""
+        if self.batch < 1:
+            raise UsageError(f"batch must be 1 or more, got {self.batch}")
+        if self.gpus < 1:
+            raise UsageError(f"gpus must be 1 or more, got {self.gpus}")
+        if self.batch % self.gpus:
+            raise UsageError(
+                f"batch {self.batch} is not a multiple of --gpus {self.gpus} (DDP splits the batch evenly)"
+            )
+        if self.img < 32:
+            raise UsageError(f"image size must be 32 or more, got {self.img}")
+        if self.optimizer not in OPTIMIZERS:
+            raise UsageError(f"unknown optimizer {self.optimizer!r}; use one of {', '.join(OPTIMIZERS)}")
+
+
+@dataclass(frozen=True)
+class MemoryBreakdown:
+    """Bytes on one GPU during a training step; the first seven add up to ``peak_allocated``."""
+
+    weights: int
+    ema: int
+    gradients: int
+    optimizer: int
+    amp_cache: int
+    activations: int
+    temporaries: int
+    peak_allocated: int
+    allocator_slack: int
+    peak_reserved: int
+    cuda_context: int
+    nvidia_smi: int
+
+
+@dataclass(frozen=True)
+class MemoryEstimate:
+    config: TrainConfig
+    plan: MemoryBreakdown
+    baseline: MemoryBreakdown
+    accumulate: int
+
+    @property
+    def saved_bytes(self) -> int:
+        return self.baseline.peak_reserved - self.plan.peak_reserved
+
+    @property
+    def saved_fraction(self) -> float:
+        return self.saved_bytes / self.baseline.peak_reserved if self.baseline.peak_reserved else 0.0
+
+
+# ---------------------------------------------------------------------------------------------
+# traces: two sizes per (model, plan, optimizer, amp), other sizes by interpolation
+
+
+@dataclass(frozen=True)
+class _TracePair:
+    small: Any  # trace.StepTrace
+    large: Any
+    n_small: int  # batch * img**2 of each
+    n_large: int
+
+    def nbytes_at(self, batch: int, img: int) -> list[int]:
+        """Each allocation's size at another batch/image size: sizes are affine in batch*img**2."""
+        n = batch * img * img
+        span = self.n_large - self.n_small
+        return [
+            a + (b - a) * (n - self.n_small) // span if a != b else a
+            for a, b in zip(self.small.nbytes, self.large.nbytes, strict=True)
+        ]
+
+
+_TRACE_CACHE: OrderedDict[tuple[Any, ...], _TracePair] = OrderedDict()
+_TRACE_CACHE_SIZE = 16
+_CACHE_LOCK = threading.Lock()
+TRACE_BATCH = 2  # BatchNorm needs more than one value per channel at the smallest grid
+
+
+def _model_key(info: ModelInfo) -> tuple[str, int, int]:
+    """(YAML as JSON, number of classes, largest stride) or EstimateUnavailable."""
+    if not info.yaml or not isinstance(info.yaml.get("backbone"), list):
+        raise EstimateUnavailable(
+            "this checkpoint has no model YAML to rebuild the network from; "
+            "the traced estimate needs one (YOLOv5 checkpoints carry it)"
+        )
+    nc = info.yaml.get("nc") or info.metadata.nc
+    if not isinstance(nc, int) or nc < 1:
+        raise EstimateUnavailable("the model YAML has no class count (nc)")
+    gs = 64 if len(info.yaml.get("anchors") or []) > 3 else 32  # P6 models add a stride-64 level
+    return json.dumps(info.yaml, sort_keys=True, default=str), nc, gs
+
+
+def _trace_pair(
+    info: ModelInfo, frozen: frozenset[str], optimizer: str, amp: bool, cancelled: Callable[[], bool] | None
+) -> _TracePair:
+    yaml_json, nc, gs = _model_key(info)
+    frozen = frozen & {p.name for p in info.parameters}
+    key = (yaml_json, nc, frozen, optimizer, amp)
+    with _CACHE_LOCK:
+        hit = _TRACE_CACHE.get(key)
+        if hit is not None:
+            _TRACE_CACHE.move_to_end(key)
+            return hit
+    trace = _import_trace()
+    _check_names(trace, info, yaml_json, nc)
+    sizes = (2 * gs, 4 * gs)
+    try:
+        small, large = (
+            trace.trace_step(json.loads(yaml_json), nc, frozen, optimizer, amp, TRACE_BATCH, s, cancelled)
+            for s in sizes
+        )
+        pair = _TracePair(small, large, TRACE_BATCH * sizes[0] ** 2, TRACE_BATCH * sizes[1] ** 2)
+    except trace.TraceCancelled:
+        raise EstimateCancelled("estimate cancelled") from None
+    if (small.setup, small.step, small.kinds) != (large.setup, large.step, large.kinds):
+        # a bug, not a user error: the op sequence must not depend on the size
+        raise RuntimeError("the traced step differs between image sizes; cannot interpolate")
+    with _CACHE_LOCK:
+        _TRACE_CACHE[key] = pair
+        while len(_TRACE_CACHE) > _TRACE_CACHE_SIZE:
+            _TRACE_CACHE.popitem(last=False)
+    return pair
+
+
+def _import_trace() -> Any:
+    try:
+        from yolofreeze.core.memory.tracing import trace
+    except ImportError as e:  # torch or yolov5 missing, or yolov5 7.0 without pkg_resources
+        raise EstimateUnavailable(f"the traced estimate needs torch and yolov5: {e}") from None
+    return trace
+
+
+def _check_names(trace: Any, info: ModelInfo, yaml_json: str, nc: int) -> None:
+    try:
+        sk = trace.skeleton(yaml_json, nc)
+    except Exception as e:  # a YAML yolov5 cannot build is the file's problem, not a crash
+        raise EstimateUnavailable(f"yolov5 cannot build this checkpoint's model YAML: {e}") from None
+    ours = dict(zip(sk.names, sk.shapes, strict=True))
+    theirs = {p.name: tuple(p.shape) for p in info.parameters}
+    if ours != theirs:
+        raise EstimateUnavailable(
+            "the network built from the checkpoint's YAML does not match its parameters "
+            f"({len(ours)} built, {len(theirs)} in the file)"
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# breakdowns
+
+
+def _extra_setup(pair: _TracePair, gpus: int) -> tuple[list[int], list[int]]:
+    """Allocations the trace cannot see: workspace, and DDP's gradient buckets."""
+    sizes, kinds = [WORKSPACE_BYTES], [TEMPORARIES]
+    if gpus > 1:
+        grads = sum(n for n, k in zip(pair.small.nbytes, pair.small.kinds, strict=True) if k == GRADIENTS)
+        first = min(grads, DDP_FIRST_BUCKET_BYTES)
+        buckets = [first] + [DDP_BUCKET_BYTES] * ((grads - first) // DDP_BUCKET_BYTES)
+        rest = grads - sum(buckets)
+        sizes += buckets + ([rest] if rest > 0 else [])
+        kinds += [GRADIENTS] * (len(sizes) - 1)
+    return sizes, kinds
+
+
+def _replay(pair: _TracePair, batch: int, img: int, gpus: int) -> ReplayResult:
+    nbytes = pair.nbytes_at(batch, img)
+    extra, extra_kinds = _extra_setup(pair, gpus)
+    base = len(nbytes)
+    setup: Sequence[int] = list(pair.small.setup) + list(range(base + 1, base + len(extra) + 1))
+    return replay(setup, pair.small.step, nbytes + extra, pair.small.kinds + bytes(extra_kinds))
+
+
+def _breakdown(r: ReplayResult) -> MemoryBreakdown:
+    parts = dict(zip(NAMES, r.peak_by_kind + (0,) * (len(NAMES) - len(r.peak_by_kind)), strict=True))
+    return MemoryBreakdown(
+        **parts,
+        peak_allocated=r.peak_allocated,
+        allocator_slack=r.peak_reserved - r.peak_allocated,
+        peak_reserved=r.peak_reserved,
+        cuda_context=CUDA_CONTEXT_BYTES,
+        nvidia_smi=r.peak_reserved + CUDA_CONTEXT_BYTES,
+    )
+
+
+def effective_img(info: ModelInfo, img: int) -> int:
+    """train.py's check_img_size: the image size rounded up to a multiple of the largest stride."""
+    gs = _model_key(info)[2]
+    return -(-img // gs) * gs
+
+
+def estimate_memory(
+    info: ModelInfo,
+    frozen: frozenset[str],
+    config: TrainConfig,
+    cancelled: Callable[[], bool] | None = None,
+) -> MemoryEstimate:
+    """Predict per-GPU memory for ``frozen`` and for no freezing; raises EstimateCancelled.
+
+    The first call for a model, plan, optimizer and AMP setting traces a training step twice
+    (seconds); later calls with other batch or image sizes only replay the allocator (fast).
+    Each part is what is allocated at the moment allocation peaks, so gradients only count
+    those alive then (train.py frees them every step with ``zero_grad``).
+    """
+    config.validate()
+    img = effective_img(info, config.img)
+    baseline_pair = _trace_pair(info, frozenset(), config.optimizer, config.amp, cancelled)
+    plan_pair = _trace_pair(info, frozen, config.optimizer, config.amp, cancelled)
+    if cancelled is not None and cancelled():
+        raise EstimateCancelled("estimate cancelled")
+    b = config.per_gpu_batch
+    plan = _breakdown(_replay(plan_pair, b, img, config.gpus))
+    baseline = plan if plan_pair is baseline_pair else _breakdown(_replay(baseline_pair, b, img, config.gpus))
+    return MemoryEstimate(config=config, plan=plan, baseline=baseline, accumulate=config.accumulate)
+
+
+def max_batch(
+    info: ModelInfo,
+    frozen: frozenset[str],
+    config: TrainConfig,
+    gpu_mem_bytes: int,
+    cancelled: Callable[[], bool] | None = None,
+) -> int:
+    """Largest total batch (a multiple of ``config.gpus``) whose per-GPU nvidia-smi figure fits; 0 if none."""
+    config.validate()
+    if gpu_mem_bytes <= 0:
+        raise UsageError("GPU memory must be more than 0")
+    img = effective_img(info, config.img)
+    pair = _trace_pair(info, frozen, config.optimizer, config.amp, cancelled)
+
+    def fits(b: int) -> bool:
+        if cancelled is not None and cancelled():
+            raise EstimateCancelled("estimate cancelled")
+        return _replay(pair, b, img, config.gpus).peak_reserved + CUDA_CONTEXT_BYTES <= gpu_mem_bytes
+
+    if not fits(1):
+        return 0
+    lo, hi = 1, 2
+    while hi <= MAX_BATCH_LIMIT and fits(hi):
+        lo, hi = hi, hi * 2
+    hi = min(hi, MAX_BATCH_LIMIT + 1)
+    while hi - lo > 1:  # fits(lo), not fits(hi)
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if fits(mid) else (lo, mid)
+    return lo * config.gpus
+
+
+__all__ = [
+    "CUDA_CONTEXT_BYTES",
+    "WORKSPACE_BYTES",
+    "EstimateCancelled",
+    "EstimateUnavailable",
+    "MemoryBreakdown",
+    "MemoryEstimate",
+    "TrainConfig",
+    "effective_img",
+    "estimate_memory",
+    "max_batch",
+]

@@ -1,0 +1,1 @@
+"""The torch-only tracer; imported only inside the estimate child process."""

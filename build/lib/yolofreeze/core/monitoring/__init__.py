@@ -1,0 +1,1 @@
+"""The one NVML gateway and the samplers the monitor reads."""

@@ -1,0 +1,1 @@
+"""Launching training runs and reading their records: options, data checks, launch, runs, verify."""

@@ -1,0 +1,1 @@
+"""The terminal front end: Textual app, screens, widgets and the command line."""

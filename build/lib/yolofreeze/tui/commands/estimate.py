@@ -1,0 +1,144 @@
+"""``yolofreeze-tui estimate PATH (--preset P | --plan FILE) --batch B --img S [...]``.
+
+Prints the predicted per-GPU training memory for the plan against no freezing, and with a GPU
+size (``--gpu-mem`` or NVML) whether the batch fits and the largest batch that does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from dataclasses import asdict
+
+from yolofreeze.core.errors import EXIT_OK, UsageError
+from yolofreeze.core.memory.analytic import OPTIMIZERS
+from yolofreeze.core.memory.estimator import MemoryEstimate, TrainConfig, effective_img, estimate_memory, max_batch
+from yolofreeze.core.monitoring.nvml import gpu_total_memory
+from yolofreeze.tui.commands.common import add_checkpoint_argument, add_plan_arguments, open_checkpoint, resolve_plan
+from yolofreeze.tui.format import human_bytes
+
+_ROWS = (
+    ("weights", "weights (fp32)"),
+    ("ema", "EMA copy"),
+    ("gradients", "gradients"),
+    ("optimizer", "optimizer state"),
+    ("amp_cache", "AMP fp16 weights"),
+    ("activations", "saved activations"),
+    ("temporaries", "step temporaries"),
+    ("peak_allocated", "= peak allocated"),
+    ("allocator_slack", "allocator slack"),
+    ("peak_reserved", "= peak reserved"),
+    ("cuda_context", "CUDA context"),
+    ("nvidia_smi", "= nvidia-smi"),
+)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    add_checkpoint_argument(p)
+    add_plan_arguments(p)
+    p.add_argument("--batch", type=int, required=True, metavar="B", help="total batch size (train.py --batch-size)")
+    p.add_argument("--img", type=int, required=True, metavar="S", help="training image size in pixels")
+    p.add_argument("--optimizer", default="SGD", metavar="O", help=f"{', '.join(OPTIMIZERS)} (default: SGD)")
+    p.add_argument(
+        "--amp",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="mixed precision, as train.py uses on CUDA (default: on)",
+    )
+    p.add_argument("--gpus", type=int, default=1, metavar="N", help="GPUs for DDP; each gets batch / N (default: 1)")
+    p.add_argument(
+        "--gpu-mem",
+        type=float,
+        metavar="GiB",
+        help="memory of one GPU, for the fit check and the largest batch (default: read from NVML)",
+    )
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+
+def run(args: argparse.Namespace) -> int:
+    config = TrainConfig(batch=args.batch, img=args.img, optimizer=args.optimizer, amp=args.amp, gpus=args.gpus)
+    config.validate()  # before reading anything: bad options are the cheapest error
+    if args.gpu_mem is not None and not args.gpu_mem > 0:
+        raise UsageError(f"--gpu-mem must be more than 0 GiB, got {args.gpu_mem}")
+    info = open_checkpoint(args)
+    plan = resolve_plan(info, args)
+    est = estimate_memory(info, plan.frozen, config)
+    gpu_bytes = int(args.gpu_mem * (1 << 30)) if args.gpu_mem is not None else gpu_total_memory()
+    best = max_batch(info, plan.frozen, config, gpu_bytes) if gpu_bytes else None
+    img = effective_img(info, config.img)
+    label = f"preset {args.preset}" if args.preset else f"plan {os.path.basename(args.plan)}"
+    if args.json:
+        print(json.dumps(_as_json(est, label, img, gpu_bytes, best), indent=2))
+    else:
+        print(
+            _table(
+                est,
+                label,
+                img,
+                plan.counts.frozen_params,
+                plan.counts.total_params,
+                gpu_bytes,
+                best,
+                args.gpu_mem is not None,
+            )
+        )
+    return EXIT_OK
+
+
+def _fits(est: MemoryEstimate, gpu_bytes: int | None) -> bool | None:
+    return None if not gpu_bytes else est.plan.nvidia_smi <= gpu_bytes
+
+
+def _as_json(est: MemoryEstimate, label: str, img: int, gpu_bytes: int | None, best: int | None) -> dict[str, object]:
+    return {
+        "plan_source": label,
+        "config": asdict(est.config),
+        "effective_img": img,
+        "per_gpu_batch": est.config.per_gpu_batch,
+        "accumulate": est.accumulate,
+        "units": "bytes per GPU",
+        "plan": asdict(est.plan),
+        "baseline": asdict(est.baseline),
+        "saved_bytes": est.saved_bytes,
+        "saved_fraction": round(est.saved_fraction, 4),
+        "gpu_memory_bytes": gpu_bytes,
+        "fits": _fits(est, gpu_bytes),
+        "max_batch": best,
+    }
+
+
+def _table(
+    est: MemoryEstimate,
+    label: str,
+    img: int,
+    frozen: int,
+    total: int,
+    gpu_bytes: int | None,
+    best: int | None,
+    given: bool,
+) -> str:
+    c = est.config
+    lines = [
+        f"{label}: {frozen:,} of {total:,} parameters frozen",
+        f"batch {c.batch} ({c.per_gpu_batch} per GPU x {c.gpus}), img {img}"
+        + (f" (rounded up from {c.img})" if img != c.img else "")
+        + f", {c.optimizer}, AMP {'on' if c.amp else 'off'}, accumulate {est.accumulate}",
+        "",
+        f"{'per GPU':<20}{'plan':>12}{'no freeze':>12}{'saved':>12}",
+    ]
+    for field, title in _ROWS:
+        p, b = getattr(est.plan, field), getattr(est.baseline, field)
+        lines.append(f"{title:<20}{human_bytes(p):>12}{human_bytes(b):>12}{human_bytes(b - p):>12}")
+    lines.append("")
+    lines.append(f"freezing saves {human_bytes(est.saved_bytes)} ({est.saved_fraction:.0%}) of reserved memory")
+    if gpu_bytes:
+        where = "given" if given else "from NVML"
+        verdict = "fits" if _fits(est, gpu_bytes) else "does NOT fit"
+        lines.append(
+            f"GPU memory {human_bytes(gpu_bytes)} ({where}): batch {c.batch} {verdict}; "
+            f"largest batch that fits: {best if best else 'none'}"
+        )
+    else:
+        lines.append("no GPU found: pass --gpu-mem GiB to check the fit and get the largest batch")
+    return "\n".join(lines)

@@ -1,0 +1,239 @@
+"""The launch form: the same options and the same validation as ``yolofreeze-tui train``.
+
+Problems come back one per field and are shown under that field; nothing starts until there
+are none. Launching switches to the monitor of the new (detached) run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any, ClassVar
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, VerticalScroll
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import Button, Footer, Input, Label, Select, Static, Switch
+
+from yolofreeze.core.checkpoint.reader import ModelInfo
+from yolofreeze.core.plan.freeze import FreezePlan
+from yolofreeze.core.training.dataset import Problem
+from yolofreeze.core.training.launch import OPTIMIZERS, LaunchOptions, Validation, launch, validate
+from yolofreeze.core.training.runs import RunRecord
+from yolofreeze.tui.deps import AppDeps
+from yolofreeze.tui.format import human_bytes
+
+# (field, label, default, placeholder)
+TEXT_FIELDS = (
+    ("data", "data YAML", "", "path/to/data.yaml (or press 'Demo data')"),
+    ("epochs", "epochs", "100", ""),
+    ("batch", "batch (total)", "16", ""),
+    ("img", "image size", "640", ""),
+    ("device", "device", "", "empty = GPU 0 if any, else CPU; cpu; 0; 0,1 (DDP)"),
+    ("workers", "dataloader workers", "8", ""),
+    ("hyp", "hyperparameters YAML", "", "empty = yolov5's hyp.scratch-low"),
+    ("project", "project folder", "runs/train", ""),
+    ("name", "run name", "exp", ""),
+    ("yolov5_dir", "yolov5 clone", "", "empty = the yolov5 pip package"),
+)
+INT_FIELDS = ("epochs", "batch", "img", "workers")
+
+
+class Validated(Message):
+    def __init__(self, validation: Validation, launching: bool) -> None:
+        super().__init__()
+        self.validation, self.launching = validation, launching
+
+
+class Launched(Message):
+    def __init__(self, record: RunRecord) -> None:
+        super().__init__()
+        self.record = record
+
+
+class LaunchFailed(Message):
+    def __init__(self, message: str) -> None:
+        super().__init__()
+        self.message = message
+
+
+class LaunchScreen(Screen[None]):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "app.pop_screen", "Back"),
+        Binding("ctrl+l", "launch", "Launch"),
+        Binding("ctrl+d", "demo_data", "Demo data", priority=True),  # over Input's delete-right
+    ]
+    DEFAULT_CSS = """
+    LaunchScreen .field-label { margin-top: 1; }
+    LaunchScreen .field-error { color: $error; }
+    LaunchScreen #launch-summary { padding: 0 1; text-style: bold; }
+    LaunchScreen #launch-buttons { height: auto; margin-top: 1; }
+    LaunchScreen Switch { height: auto; }
+    LaunchScreen .field-row { height: auto; }
+    LaunchScreen .field-row Input { width: 1fr; }
+    """
+
+    def __init__(self, info: ModelInfo, plan: FreezePlan, deps: AppDeps, estimate: object | None = None) -> None:
+        super().__init__()
+        self.info, self.plan, self.deps, self.estimate = info, plan, deps, estimate
+
+    def compose(self) -> ComposeResult:
+        c = self.plan.counts
+        yield Static(
+            f"Launch training of {self.info.path}: {c.frozen_params:,} of {c.total_params:,} parameters "
+            f"frozen exactly ({c.frozen_tensors} tensors)",
+            id="launch-summary",
+        )
+        yield Static(self._estimate_text(), id="launch-estimate")
+        with VerticalScroll(id="launch-form"):
+            for fid, label, default, placeholder in TEXT_FIELDS:
+                yield Label(label, classes="field-label")
+                if fid == "data":
+                    with Horizontal(classes="field-row"):
+                        yield Input(default, placeholder=placeholder, id=f"in-{fid}")
+                        yield Button("Demo data", id="demo-data")
+                else:
+                    yield Input(default, placeholder=placeholder, id=f"in-{fid}")
+                yield Static("", id=f"err-{fid}", classes="field-error")
+            yield Label("optimizer", classes="field-label")
+            yield Select([(o, o) for o in OPTIMIZERS], value="SGD", allow_blank=False, id="in-optimizer")
+            yield Static("", id="err-optimizer", classes="field-error")
+            yield Label(
+                "BatchNorm policy: frozen BN layers stay in eval mode (running stats fixed)", classes="field-label"
+            )
+            yield Switch(value=True, id="in-bn-eval")
+            yield Label("plots (labels, confusion matrix, results.png)", classes="field-label")
+            yield Switch(value=True, id="in-plots")
+            yield Static("", id="err-weights", classes="field-error")
+            yield Static("", id="err-plan", classes="field-error")
+            with Horizontal(id="launch-buttons"):
+                yield Button("Check", id="check")
+                yield Button("Launch (detached)", variant="primary", id="launch")
+            yield Static("", id="launch-result")
+        yield Footer()
+
+    def _estimate_text(self) -> str:
+        est: Any = self.estimate
+        breakdown = getattr(est, "plan", None)
+        if breakdown is None:
+            return "predicted GPU memory: no estimate yet"
+        cfg = getattr(est, "config", None)
+        where = f" (estimated for batch {cfg.batch}, img {cfg.img})" if cfg is not None else ""
+        return (
+            f"predicted GPU memory per GPU: torch reserved {human_bytes(breakdown.peak_reserved)}, "
+            f"NVML used {human_bytes(breakdown.nvidia_smi)}{where}"
+        )
+
+    def _options(self) -> tuple[LaunchOptions, list[Problem]]:
+        values = {fid: self.query_one(f"#in-{fid}", Input).value.strip() for fid, *_ in TEXT_FIELDS}
+        problems = []
+        ints: dict[str, int] = {}
+        for f in INT_FIELDS:
+            try:
+                ints[f] = int(values[f])
+            except ValueError:
+                problems.append(Problem(f, f"{values[f]!r} is not a whole number"))
+                ints[f] = 1
+        est: Any = self.estimate
+        breakdown = getattr(est, "plan", None)
+        opts = LaunchOptions(
+            checkpoint=self.info.path,
+            data=values["data"],
+            frozen=self.plan.frozen,
+            epochs=ints["epochs"],
+            batch=ints["batch"],
+            img=ints["img"],
+            hyp=values["hyp"] or None,
+            optimizer=str(self.query_one("#in-optimizer", Select).value),
+            device=values["device"],
+            workers=ints["workers"],
+            project=values["project"] or "runs/train",
+            name=values["name"],
+            bn_eval=self.query_one("#in-bn-eval", Switch).value,
+            plots=self.query_one("#in-plots", Switch).value,
+            yolov5_dir=values["yolov5_dir"] or None,
+            predicted_reserved=getattr(breakdown, "peak_reserved", None),
+            predicted_nvidia_smi=getattr(breakdown, "nvidia_smi", None),
+        )
+        return opts, problems
+
+    def on_mount(self) -> None:
+        # keyboard first: the one field every launch needs has the cursor
+        self.query_one("#in-data", Input).focus()
+
+    @on(Button.Pressed, "#demo-data")
+    def action_demo_data(self) -> None:
+        self.make_demo_data()
+
+    @work(thread=True, exclusive=True, group="launch-demo-data", description="generating the demo dataset")
+    def make_demo_data(self) -> None:
+        from yolofreeze.core.training.dataset import demo_dataset
+
+        path = str(demo_dataset())
+        self.app.call_from_thread(self._set_demo, path)
+
+    def _set_demo(self, path: str) -> None:
+        self.query_one("#in-data", Input).value = path
+        for fid, value in (("epochs", "3"), ("batch", "8"), ("img", "96"), ("workers", "2")):
+            self.query_one(f"#in-{fid}", Input).value = value
+
+    @on(Button.Pressed, "#check")
+    def action_check(self) -> None:
+        self.run_checks(False)
+
+    @on(Button.Pressed, "#launch")
+    def action_launch(self) -> None:
+        self.run_checks(True)
+
+    def run_checks(self, launching: bool) -> None:
+        opts, problems = self._options()
+        self.query_one("#launch-result", Static).update("checking …")
+        self.check_worker(opts, problems, launching)
+
+    @work(thread=True, exclusive=True, group="launch-check", description="checking the launch options")
+    def check_worker(self, opts: LaunchOptions, early: list[Problem], launching: bool) -> None:
+        try:
+            v = validate(opts, info=self.info)
+        except Exception as e:  # hostile file etc.: one line, on the form
+            self.post_message(LaunchFailed(str(e)))
+            return
+        if early:
+            v = replace(v, problems=tuple(early) + v.problems)
+        self.post_message(Validated(v, launching))
+        if v.ok and launching:
+            launcher = self.deps.launcher or launch
+            try:
+                record = launcher(opts, state=self.deps.state_dir, validation=v)
+            except Exception as e:
+                self.post_message(LaunchFailed(f"could not launch: {e}"))
+                return
+            self.post_message(Launched(record))
+
+    @on(Validated)
+    def show_problems(self, event: Validated) -> None:
+        by_field: dict[str, list[str]] = {}
+        for p in event.validation.problems:
+            by_field.setdefault(p.field, []).append(p.message)
+        for err in self.query(".field-error"):
+            fid = (err.id or "").removeprefix("err-")
+            err.update("\n".join(by_field.pop(fid, [])))  # type: ignore[attr-defined]
+        leftover = [m for msgs in by_field.values() for m in msgs]
+        v = event.validation
+        text = (
+            ("all checks passed" + (f"; device {v.device}" if v.device else ""))
+            if v.ok
+            else (f"{len(v.problems)} problem(s) to fix" + (": " + "; ".join(leftover) if leftover else ""))
+        )
+        self.query_one("#launch-result", Static).update(text + (" — launching …" if v.ok and event.launching else ""))
+
+    @on(LaunchFailed)
+    def show_failure(self, event: LaunchFailed) -> None:
+        self.query_one("#launch-result", Static).update(event.message)
+
+    @on(Launched)
+    def open_monitor(self, event: Launched) -> None:
+        from yolofreeze.tui.screens.monitor import MonitorScreen
+
+        self.app.switch_screen(MonitorScreen(event.record.run_id, self.deps))

@@ -1,0 +1,246 @@
+"""The plan summary: counts, state bytes, --freeze arguments, the traced estimate and settings.
+
+Everything shown comes in as core results (``PlanFigures``); this widget only lays them out,
+compactly under the tree on small terminals and as a full breakdown beside it on wide ones.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING
+
+from rich.console import Group, RenderableType
+from rich.style import Style
+from rich.table import Table
+from rich.text import Text
+from textual.widget import Widget
+
+from yolofreeze.core.memory.analytic import StateBytes
+from yolofreeze.core.plan.freeze import Export, PlanCounts
+from yolofreeze.tui.format import human_bytes, human_count
+
+if TYPE_CHECKING:
+    from yolofreeze.core.memory.estimator import MemoryBreakdown, MemoryEstimate
+
+# Placeholder while the --freeze arguments are worked out just after the frame (partial plans
+# need core's prefix compression, which takes a few milliseconds on large models).
+PENDING_FREEZE = Export("yolov5", "", False, "")
+WIDE = 52  # at this many columns the summary shows the full breakdown
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What the user chose for the traced estimate and the fit check."""
+
+    batch: int = 16
+    img: int = 640
+    optimizer: str = "SGD"
+    gpu_gib: int = 24
+
+
+@dataclass(frozen=True)
+class PlanFigures:
+    counts: PlanCounts
+    sgd: tuple[StateBytes, StateBytes]  # (plan, no freezing)
+    adam: tuple[StateBytes, StateBytes]
+    freeze: Export
+    settings: Settings
+
+
+@dataclass(frozen=True)
+class EstimateView:
+    state: str  # "waiting", "estimating", "ready", "unavailable"
+    estimate: MemoryEstimate | None = None
+    reason: str = ""
+    seconds: float = 0.0
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.1f}%"
+
+
+def _saved(plan: int, base: int) -> str:
+    if not base or plan == base:
+        return "±0%"
+    return f"−{100 * (base - plan) / base:.0f}%" if plan < base else f"+{100 * (plan - base) / base:.0f}%"  # noqa: RUF001
+
+
+def _pair(plan: int, base: int, style: str = "bold") -> Text:
+    """``51.9 vs 82.8 MiB -37%``: both in the unit of the larger, so the line stays short."""
+    unit = human_bytes(max(plan, base)).split(" ")[1]
+    div = {"GiB": 1 << 30, "MiB": 1 << 20, "KiB": 1 << 10, "B": 1}[unit]
+    t = Text()
+    t.append(f"{plan / div:.1f}", style)
+    t.append(f" vs {base / div:.1f} {unit} ", "dim")
+    t.append(_saved(plan, base), style)
+    return t
+
+
+def _link(text: str, action: str, style: str = "bold underline") -> Text:
+    return Text(text, Style.parse(style) + Style.from_meta({"@click": action}))
+
+
+class PlanSummary(Widget):
+    """Always visible; ``figures`` change in the frame of a toggle, ``estimate`` when traced."""
+
+    DEFAULT_CSS = """
+    PlanSummary { height: auto; }
+    """
+
+    def __init__(self, figures: PlanFigures, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.figures = figures
+        self.estimate_view = EstimateView("waiting")
+
+    def show(self, figures: PlanFigures | None = None, estimate: EstimateView | None = None) -> None:
+        if figures is not None:
+            self.figures = figures
+        if estimate is not None:
+            self.estimate_view = estimate
+        self.refresh(layout=True)
+
+    # -- text used by tests and the compact view ---------------------------------------------
+
+    def counts_line(self) -> Text:
+        c = self.figures.counts
+        t = Text(no_wrap=True, overflow="ellipsis")
+        t.append("□ trainable ", "green")
+        t.append(f"{human_count(c.trainable_params)} ({_pct(c.trainable_fraction)})", "bold")
+        t.append("  ■ frozen ", "cyan")
+        t.append(f"{human_count(c.frozen_params)} ({_pct(c.frozen_fraction)})", "bold")
+        t.append(f"  of {human_count(c.total_params)} · {c.frozen_tensors}/{c.total_tensors} tensors", "dim")
+        return t
+
+    def freeze_line(self) -> Text:
+        f = self.figures.freeze
+        t = Text(no_wrap=False)
+        t.append("yolov5 ", "dim")
+        if f is PENDING_FREEZE:
+            t.append("…", "dim")
+            return t
+        if f.text:
+            t.append(f.text, "bold")
+            if f.note:
+                t.append(f"  ({f.note})", "dim")
+        else:
+            t.append("no --freeze: ", "bold yellow")
+            t.append(f.note)
+        return t
+
+    def state_line(self, name: str, pair: tuple[StateBytes, StateBytes]) -> Text:
+        """Weights + gradients + optimizer state for the plan, against no freezing."""
+        plan, base = pair
+        t = Text(no_wrap=True, overflow="ellipsis")
+        t.append(f"{name} ", "dim")
+        t.append_text(_pair(plan.weights_grads_optimizer, base.weights_grads_optimizer))
+        return t
+
+    def settings_text(self) -> Text:
+        s = self.figures.settings
+        t = Text(no_wrap=True, overflow="ellipsis")
+        t.append("batch ", "dim")
+        t.append_text(_link(str(s.batch), "screen.cycle_batch"))
+        t.append(" img ", "dim")
+        t.append_text(_link(str(s.img), "screen.cycle_img"))
+        t.append(" ", "dim")
+        t.append_text(_link(s.optimizer, "screen.cycle_optimizer"))
+        t.append(" GPU ", "dim")
+        t.append_text(_link(f"{s.gpu_gib} GiB", "screen.cycle_gpu"))
+        return t
+
+    def peak_line(self) -> Text:
+        """The traced figure against no freezing, and whether it fits the chosen GPU."""
+        v = self.estimate_view
+        t = Text(no_wrap=True, overflow="ellipsis")
+        t.append("peak (nvidia-smi) ", "dim")
+        if v.estimate is not None:
+            e = v.estimate
+            stale = v.state == "estimating"
+            num = "dim" if stale else "bold"
+            t.append_text(_pair(e.plan.nvidia_smi, e.baseline.nvidia_smi, num))
+            gpu = self.figures.settings.gpu_gib << 30
+            if e.plan.nvidia_smi <= gpu:
+                t.append(f"  ✓ fits {self.figures.settings.gpu_gib} GiB", "bold green")
+            else:
+                t.append(f"  ✗ DOES NOT FIT {self.figures.settings.gpu_gib} GiB", "bold red")
+            if stale:
+                t.append("  estimating…", "italic yellow")
+        elif v.state == "unavailable":
+            t.append(f"traced estimate unavailable: {v.reason}", "yellow")
+        elif v.state == "estimating":
+            t.append("estimating…", "italic yellow")
+        else:
+            t.append("estimate follows…", "dim")
+        return t
+
+    # -- layout ------------------------------------------------------------------------------
+
+    def render(self) -> RenderableType:
+        if self.size.width >= WIDE and self.screen.has_class("-wide"):
+            return self._wide()
+        return Group(
+            self.counts_line(),
+            Text.assemble(
+                ("weights+grads+opt ", "dim"),
+                self.state_line("SGD", self.figures.sgd),
+                "  ",
+                self.state_line("Adam", self.figures.adam),
+                no_wrap=True,
+                overflow="ellipsis",
+            ),
+            self.peak_line(),
+            Text.assemble(self.settings_text(), ("  │  ", "dim"), self.freeze_line()),
+        )
+
+    def _wide(self) -> RenderableType:
+        c = self.figures.counts
+        counts = Table.grid(padding=(0, 1))
+        counts.add_column(style="dim")
+        counts.add_column(justify="right", style="bold")
+        counts.add_column(justify="right")
+        counts.add_row("total", human_count(c.total_params), human_bytes(c.total_bytes))
+        counts.add_row(Text("□ trainable", "green"), human_count(c.trainable_params), _pct(c.trainable_fraction))
+        counts.add_row(Text("■ frozen", "cyan"), human_count(c.frozen_params), _pct(c.frozen_fraction))
+        counts.add_row("tensors frozen", str(c.frozen_tensors), f"of {c.total_tensors}")
+
+        state = Table(box=None, padding=(0, 1), show_edge=False, header_style="dim")
+        state.add_column("weights+grads+opt")
+        state.add_column("plan", justify="right")
+        state.add_column("none", justify="right")
+        state.add_column("saved", justify="right")
+        for name, (plan, base) in (("SGD", self.figures.sgd), ("Adam", self.figures.adam)):
+            state.add_row(
+                name,
+                Text(human_bytes(plan.weights_grads_optimizer), "bold"),
+                human_bytes(base.weights_grads_optimizer),
+                _saved(plan.weights_grads_optimizer, base.weights_grads_optimizer),
+            )
+        parts: list[RenderableType] = [
+            Text("PARAMETERS", "bold"),
+            counts,
+            Text(""),
+            Text("STATE BYTES", "bold"),
+            state,
+            Text(""),
+            Text("YOLOV5", "bold"),
+            self.freeze_line(),
+            Text(""),
+            Text("TRAINING PEAK (traced, per GPU)", "bold"),
+            self.settings_text(),
+            self.peak_line(),
+        ]
+        e = self.estimate_view.estimate
+        if e is not None:
+            parts.append(self._breakdown(e.plan, e.baseline))
+        return Group(*parts)
+
+    def _breakdown(self, plan: MemoryBreakdown, base: MemoryBreakdown) -> Table:
+        table = Table(box=None, padding=(0, 1), show_edge=False, header_style="dim")
+        table.add_column("")
+        table.add_column("plan", justify="right")
+        table.add_column("none", justify="right")
+        for f in fields(plan):
+            a, b = getattr(plan, f.name), getattr(base, f.name)
+            bold = f.name in ("peak_reserved", "nvidia_smi")
+            table.add_row(f.name.replace("_", " "), Text(human_bytes(a), "bold" if bold else ""), human_bytes(b))
+        return table

@@ -1,0 +1,601 @@
+"""Read what is inside a checkpoint without torch and without running anything from it.
+
+``read_checkpoint(path)`` returns a ``ModelInfo``: the module tree, every parameter in
+``named_parameters()`` order, buffers, the YAML's layers, metadata and every global the file
+names. Containers: torch zip files (any top-level folder), torch's legacy format, safetensors.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import lzma
+import os
+import pickle
+import struct
+import zipfile
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from yolofreeze.core.checkpoint.safepickle import (
+    DTYPE_SIZES,
+    MAX_PICKLE_BYTES,
+    NumpyValue,
+    PickleBudget,
+    PickleScan,
+    PickleScanError,
+    StorageMeta,
+    Stub,
+    TensorMeta,
+    scan_pickle,
+    storage_type_of,
+)
+from yolofreeze.core.checkpoint.yamlgate import YamlProblem
+from yolofreeze.core.errors import CheckpointError, HostileCheckpointError
+from yolofreeze.core.safeio import UnsafePathError, open_regular
+
+LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
+_SAFETENSORS_DTYPES = {
+    "F64": "float64",
+    "F32": "float32",
+    "F16": "float16",
+    "BF16": "bfloat16",
+    "I64": "int64",
+    "I32": "int32",
+    "I16": "int16",
+    "I8": "int8",
+    "U8": "uint8",
+    "BOOL": "bool",
+    "F8_E4M3": "float8_e4m3fn",
+    "F8_E5M2": "float8_e5m2",
+    "U16": "uint16",
+    "U32": "uint32",
+    "U64": "uint64",
+}
+_BUFFER_SUFFIXES = ("running_mean", "running_var", "num_batches_tracked", "anchors", "anchor_grid")
+MAX_SAFETENSORS_HEADER = 16 * 1024 * 1024  # JSON; real files: ~100 KB
+
+
+@dataclass(frozen=True)
+class TensorLocation:
+    """Where a tensor's bytes are: a file region, read on demand (the launcher needs them)."""
+
+    member: str | None  # zip entry name, or None for a plain file region
+    data_start: int  # byte offset of the storage (legacy/safetensors) within the file or member
+    storage_nbytes: int
+    storage_dtype: str
+    offset: int  # element offset into the storage
+    stride: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class TensorInfo:
+    name: str
+    shape: tuple[int, ...]
+    dtype: str
+    numel: int
+    nbytes: int
+    location: TensorLocation | None = None
+
+
+@dataclass(frozen=True)
+class ModuleNode:
+    path: str  # "" for the root, then "model", "model.0", "model.0.conv" ...
+    type: str  # class name, e.g. "Conv"
+    qualname: str  # e.g. "models.common.Conv"
+    children: tuple[str, ...]  # child module paths, in order
+    parameters: tuple[str, ...]  # full names of this module's own parameters
+
+
+@dataclass(frozen=True)
+class LayerInfo:
+    """One top-level layer (``model.<index>.``), with what the YAML says of it."""
+
+    index: int
+    type: str
+    from_: tuple[int, ...]
+    repeats: int
+    args: tuple[Any, ...]
+    section: str  # "backbone", "head" or "" when no YAML
+    prefix: str  # "model.<index>."
+
+
+@dataclass(frozen=True)
+class Metadata:
+    epoch: int | None = None
+    nc: int | None = None
+    names: tuple[str, ...] = ()
+    stride: tuple[float, ...] = ()
+    date: str | None = None
+    training_options: dict[str, Any] = field(default_factory=dict)
+    has_optimizer: bool = False
+    has_ema: bool = False
+    top_level_keys: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    path: str
+    file_size: int
+    container: str  # "zip", "legacy", "safetensors"
+    kind: str  # "yolov5", "ultralytics", "state_dict", "unknown"
+    source: str  # where the network was found: "model", "ema", "state_dict", ...
+    model_class: str
+    modules: tuple[ModuleNode, ...]
+    parameters: tuple[TensorInfo, ...]
+    buffers: tuple[TensorInfo, ...]
+    layers: tuple[LayerInfo, ...]
+    yaml: dict[str, Any] | None
+    metadata: Metadata
+    globals: tuple[str, ...]
+    suspicious: tuple[str, ...]
+    warnings: tuple[str, ...] = ()
+    # what the model-YAML gate refused: yolov5 would eval() these when building the model
+    yaml_problems: tuple[YamlProblem, ...] = ()
+
+    @property
+    def hostile(self) -> bool:
+        return bool(self.suspicious or self.yaml_problems)
+
+    @property
+    def hostile_reasons(self) -> tuple[str, ...]:
+        """One short line per reason: each code-referencing global, then each refused YAML value."""
+        return self.suspicious + tuple(f"model YAML {p.describe()}" for p in self.yaml_problems)
+
+    @property
+    def total_params(self) -> int:
+        return sum(p.numel for p in self.parameters)
+
+    @property
+    def backbone_layers(self) -> int | None:
+        """Number of backbone layers (10 for P5, 12 for P6), from the YAML when present."""
+        if self.yaml and isinstance(self.yaml.get("backbone"), list):
+            return len(self.yaml["backbone"])
+        for layer in self.layers:  # no YAML: the backbone ends with the SPP(F) block
+            if layer.type in ("SPPF", "SPP"):
+                return layer.index + 1
+        return None
+
+    @cached_property
+    def modules_by_path(self) -> dict[str, ModuleNode]:
+        return {m.path: m for m in self.modules}
+
+    @cached_property
+    def subtree_parameters(self) -> dict[str, tuple[str, ...]]:
+        """Every module path to the names of all parameters under it, in model order.
+
+        Walks up the module tree from each parameter's owner (not over name prefixes, which is
+        quadratic in a name's length): O(parameters x depth), and the readers bound the depth.
+        """
+        out: dict[str, list[str]] = {m.path: [] for m in self.modules}
+        owner = {name: m.path for m in self.modules for name in m.parameters}
+        parent: dict[str, str] = {}
+        for m in self.modules:
+            for c in m.children:
+                parent.setdefault(c, m.path)
+        for p in self.parameters:
+            path: str | None = owner.get(p.name)
+            for _ in range(len(out)):  # a bound even if a malformed tree had a cycle
+                if path is None:
+                    break
+                out[path].append(p.name)
+                path = parent.get(path) if path else None
+        return {k: tuple(v) for k, v in out.items()}
+
+    @cached_property
+    def layer_params(self) -> dict[int, int]:
+        """Parameter count of each numbered layer: one pass over the subtree table, not one
+        scan over every parameter per layer (20,000 layers took a minute that way)."""
+        numel = {p.name: p.numel for p in self.parameters}
+        under = self.subtree_parameters
+        return {la.index: sum(numel[n] for n in under.get(la.prefix[:-1], ())) for la in self.layers}
+
+    def module(self, path: str) -> ModuleNode | None:
+        return self.modules_by_path.get(path)
+
+    def require_safe(self, action: str) -> None:
+        if self.suspicious:
+            names = ", ".join(self.suspicious[:5])
+            raise HostileCheckpointError(
+                f"{self.path}: refusing to {action}: the file references code that could run when loaded ({names})"
+            )
+        if self.yaml_problems:
+            more = len(self.yaml_problems) - 1
+            raise HostileCheckpointError(
+                f"{self.path}: refusing to {action}: its model YAML holds what yolov5 would run or "
+                f"cannot build: {self.yaml_problems[0].describe()}" + (f" (and {more} more)" if more else "")
+            )
+
+    def sha256(self) -> str:
+        h = hashlib.sha256()
+        with open(self.path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+        return h.hexdigest()
+
+
+# ---------------------------------------------------------------------------------------------
+# containers
+
+
+@dataclass
+class _Raw:
+    root: Any
+    globals_seen: list[str]
+    suspicious: list[str]
+    container: str
+    # for safetensors: flat name -> TensorMeta
+    flat: dict[str, TensorMeta] | None = None
+    locations: dict[str, tuple[str | None, int, int]] = field(default_factory=dict)
+
+
+class _Seen:
+    """Globals from every pickle of one file, kept even when a later step fails."""
+
+    def __init__(self) -> None:
+        self.globals: dict[str, None] = {}
+        self.suspicious: dict[str, None] = {}
+        self.budget = PickleBudget()
+        self.pickle_bytes = 0
+
+    def add(self, scan: PickleScan) -> None:
+        self.globals.update(dict.fromkeys(scan.globals_seen))
+        self.suspicious.update(dict.fromkeys(scan.suspicious))
+
+    def scan(
+        self, data: bytes, lookup: Callable[[tuple[Any, ...]], StorageMeta] | None = None, offset: int = 0
+    ) -> tuple[PickleScan, int]:
+        try:
+            scan, end = scan_pickle(data, lookup, self.budget, offset)
+        except PickleScanError as e:
+            self.suspicious.update(dict.fromkeys(e.suspicious))
+            raise
+        self.add(scan)
+        return scan, end
+
+
+_DIR_MESSAGE = "is a directory, not a checkpoint file"
+
+
+def read_checkpoint(path: str | os.PathLike[str]) -> ModelInfo:
+    """Read a checkpoint's structure. Raises CheckpointError for anything unreadable."""
+    p = Path(path)
+    seen = _Seen()
+    try:
+        f = open_regular(p)
+    except FileNotFoundError:
+        raise CheckpointError(f"{p}: no such file") from None
+    except UnsafePathError as e:
+        if p.is_dir():
+            raise CheckpointError(f"{p}: {_DIR_MESSAGE}") from None
+        raise CheckpointError(f"{p}: {e.strerror}") from None
+    except IsADirectoryError:
+        raise CheckpointError(f"{p}: {_DIR_MESSAGE}") from None
+    except OSError as e:
+        raise CheckpointError(f"{p}: cannot read: {e.strerror or e}") from None
+    try:
+        with f:
+            size = os.fstat(f.fileno()).st_size
+            if size == 0:
+                raise CheckpointError(f"{p}: empty file, not a checkpoint")
+            raw = _read_container(p, f, size, seen)
+            return _interpret(p, size, raw)
+    except (PickleScanError, CheckpointError) as e:
+        if seen.suspicious and not isinstance(e, HostileCheckpointError):
+            names = ", ".join(list(seen.suspicious)[:5])
+            raise HostileCheckpointError(
+                f"{p}: hostile: references code that could run when loaded ({names}); no model could be read from it"
+            ) from None
+        if isinstance(e, CheckpointError):
+            raise
+        raise CheckpointError(f"{p}: not a readable checkpoint ({_short(e)})") from None
+    except RecursionError:
+        raise CheckpointError(f"{p}: nesting too deep to be a model checkpoint") from None
+    except MemoryError:
+        raise CheckpointError(f"{p}: structure too large to read safely") from None
+    except _READ_ERRORS as e:
+        if seen.suspicious:
+            names = ", ".join(list(seen.suspicious)[:5])
+            raise HostileCheckpointError(
+                f"{p}: hostile: references code that could run when loaded ({names}); no model could be read from it"
+            ) from None
+        raise CheckpointError(f"{p}: not a readable checkpoint ({_short(e)})") from None
+    except OSError as e:
+        raise CheckpointError(f"{p}: cannot read: {e.strerror or e}") from None
+
+
+# What damaged or hostile bytes make the parsers raise (zipfile: encrypted entries raise
+# RuntimeError, unknown methods NotImplementedError; zlib/lzma/bz2 their own errors).
+_READ_ERRORS: tuple[type[BaseException], ...] = (
+    pickle.UnpicklingError,
+    EOFError,
+    ValueError,
+    TypeError,
+    KeyError,
+    IndexError,
+    AttributeError,
+    struct.error,
+    zipfile.BadZipFile,
+    UnicodeDecodeError,
+    OverflowError,
+    zlib.error,
+    lzma.LZMAError,
+    NotImplementedError,
+    RuntimeError,
+)
+
+
+def _short(e: BaseException) -> str:
+    text = str(e).splitlines()[0] if str(e) else type(e).__name__
+    return text[:120]
+
+
+def _read_container(p: Path, f: BinaryIO, size: int, seen: _Seen) -> _Raw:
+    head = f.read(16)
+    f.seek(0)
+    if head[:4] == b"PK\x03\x04":
+        return _read_zip(p, f, seen)
+    if len(head) >= 8:
+        (hlen,) = struct.unpack("<Q", head[:8])
+        if 2 <= hlen <= min(size - 8, MAX_SAFETENSORS_HEADER) and head[8:9] == b"{":
+            return _read_safetensors(p, f, hlen, size)
+    if head[:1] == b"\x80":
+        return _read_legacy(p, f, size, seen)
+    raise CheckpointError(f"{p}: not a checkpoint (no torch zip, legacy torch or safetensors header)")
+
+
+_ZIP_METHODS = {
+    zipfile.ZIP_STORED: "stored",
+    zipfile.ZIP_DEFLATED: "deflate",
+    zipfile.ZIP_BZIP2: "bzip2",
+    zipfile.ZIP_LZMA: "lzma",
+}
+
+
+def _read_member(p: Path, zf: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int) -> bytes:
+    """A zip entry's bytes, decompressed as a stream that stops at ``limit``.
+
+    The header's sizes are not trusted: zipfile stops at the declared size, and this stops at
+    the budget whatever the header says, so a small deflated bomb costs at most ``limit`` bytes.
+    """
+    if info.flag_bits & 0x1:
+        raise CheckpointError(f"{p}: {info.filename} is encrypted; torch checkpoints never are")
+    if info.compress_type not in _ZIP_METHODS:
+        raise CheckpointError(
+            f"{p}: {info.filename} uses zip compression method {info.compress_type}, which torch checkpoints never use"
+        )
+    if info.file_size > limit:
+        raise CheckpointError(
+            f"{p}: {info.filename} is {info.file_size:,} bytes uncompressed; too large to be checkpoint metadata"
+        )
+    chunks: list[bytes] = []
+    got = 0
+    try:
+        with zf.open(info) as fh:
+            while True:
+                chunk = fh.read(min(1 << 20, limit + 1 - got))
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                got += len(chunk)
+                if got > limit:
+                    raise CheckpointError(
+                        f"{p}: {info.filename} inflates past {limit:,} bytes; too large to be checkpoint metadata"
+                    )
+    except (zlib.error, lzma.LZMAError, EOFError, zipfile.BadZipFile) as e:
+        raise CheckpointError(
+            f"{p}: {info.filename}: corrupt {_ZIP_METHODS[info.compress_type]} data ({_short(e)})"
+        ) from None
+    except OSError as e:  # bz2 reports corrupt data as OSError
+        raise CheckpointError(
+            f"{p}: {info.filename}: corrupt {_ZIP_METHODS[info.compress_type]} data ({_short(e)})"
+        ) from None
+    return b"".join(chunks)
+
+
+def _lenient_lookup(pid: tuple[Any, ...]) -> StorageMeta:
+    return StorageMeta("?", "uint8", 1, 0, "?")
+
+
+def _read_zip(p: Path, f: BinaryIO, seen: _Seen) -> _Raw:
+    with zipfile.ZipFile(f) as zf:
+        infos = {i.filename: i for i in zf.infolist()}
+        pkls = [n for n in infos if n.endswith("/data.pkl") and n.count("/") == 1]
+        # Every pickle in the archive is scanned for what torch.load could run, even the ones
+        # our reader does not need (another folder's data.pkl, a TorchScript constants.pkl).
+        for name in [n for n in infos if n.endswith(".pkl") and n not in pkls[:1]]:
+            blob = _read_member(p, zf, infos[name], MAX_PICKLE_BYTES - seen.pickle_bytes)
+            seen.pickle_bytes += len(blob)
+            with contextlib.suppress(PickleScanError, RecursionError, MemoryError, *_READ_ERRORS):
+                seen.scan(blob, _lenient_lookup)
+        if not pkls:
+            if any(n.endswith("constants.pkl") for n in infos):
+                raise CheckpointError(f"{p}: a TorchScript archive, not a training checkpoint")
+            raise CheckpointError(f"{p}: a zip file without data.pkl, not a torch checkpoint")
+        if len(pkls) > 1:
+            raise CheckpointError(f"{p}: several data.pkl entries; ambiguous archive")
+        prefix = pkls[0][: -len("data.pkl")]
+        data = _read_member(p, zf, infos[pkls[0]], MAX_PICKLE_BYTES - seen.pickle_bytes)
+        seen.pickle_bytes += len(data)
+        bo = infos.get(prefix + "byteorder")
+        if bo is not None and _read_member(p, zf, bo, 16).strip() == b"big":
+            raise CheckpointError(f"{p}: big-endian checkpoints are not supported")
+        locations: dict[str, tuple[str | None, int, int]] = {}
+
+        def lookup(pid: tuple[Any, ...]) -> StorageMeta:
+            if len(pid) != 5:
+                raise pickle.UnpicklingError("malformed storage reference")
+            _, stype, key, location, numel = pid
+            dtype, itemsize = storage_type_of(stype)
+            key = str(key)
+            member = f"{prefix}data/{key}"
+            entry = infos.get(member)
+            if entry is None:
+                raise pickle.UnpicklingError(f"storage {key[:40]} missing from archive")
+            if not isinstance(numel, int) or isinstance(numel, bool) or numel < 0 or numel * itemsize > entry.file_size:
+                raise pickle.UnpicklingError(f"storage {key[:40]} claims more bytes than the archive holds")
+            locations[key] = (member, 0, entry.file_size)
+            return StorageMeta(key, dtype, itemsize, numel, str(location))
+
+        scan, _ = seen.scan(data, lookup)
+    return _Raw(scan.root, list(seen.globals), list(seen.suspicious), "zip", locations=locations)
+
+
+def _read_legacy(p: Path, f: BinaryIO, size: int, seen: _Seen) -> _Raw:
+    # torch's legacy loader unpickles five pickles in a row with full pickle: the magic number,
+    # the protocol version, sys_info, the object and the storage keys. Each is scanned.
+    data = f.read(min(size, MAX_PICKLE_BYTES))
+    magic, pos = seen.scan(data)
+    if magic.root != LEGACY_MAGIC:
+        raise CheckpointError(f"{p}: a pickle file, but not a torch checkpoint")
+    proto, pos = seen.scan(data, offset=pos)
+    if proto.root != 1001:
+        raise CheckpointError(f"{p}: unsupported legacy torch format version {str(proto.root)[:20]}")
+    _, pos = seen.scan(data, offset=pos)  # sys_info
+    declared: dict[str, StorageMeta] = {}
+
+    def lookup(pid: tuple[Any, ...]) -> StorageMeta:
+        if len(pid) != 6:
+            raise pickle.UnpicklingError("malformed storage reference")
+        _, stype, key, location, numel, _view = pid
+        dtype, itemsize = storage_type_of(stype)
+        if not isinstance(numel, int) or isinstance(numel, bool) or numel < 0 or numel * itemsize > size:
+            raise pickle.UnpicklingError("storage claims more bytes than the file holds")
+        meta = declared.get(str(key))
+        if meta is None:
+            meta = StorageMeta(str(key), dtype, itemsize, numel, str(location))
+            declared[str(key)] = meta
+        return meta
+
+    obj, pos = seen.scan(data, lookup, offset=pos)
+    keys_scan, pos = seen.scan(data, offset=pos)
+    keys = keys_scan.root
+    if not isinstance(keys, list):
+        raise CheckpointError(f"{p}: legacy checkpoint without a storage table")
+    locations: dict[str, tuple[str | None, int, int]] = {}
+    for key in keys:
+        meta = declared.get(str(key))
+        f.seek(pos)
+        hdr = f.read(8)
+        if len(hdr) != 8:
+            raise CheckpointError(f"{p}: truncated (storage data missing)")
+        (count,) = struct.unpack("<q", hdr)
+        itemsize = meta.itemsize if meta else 1
+        nbytes = count * itemsize
+        if count < 0 or pos + 8 + nbytes > size:
+            raise CheckpointError(f"{p}: truncated (storage {str(key)[:40]} runs past the end)")
+        if meta is not None and count < meta.numel:
+            raise CheckpointError(f"{p}: storage {str(key)[:40]} holds fewer elements than the pickle says")
+        locations[str(key)] = (None, pos + 8, nbytes)
+        pos += 8 + nbytes
+    missing = set(declared) - set(locations)
+    if missing:
+        raise CheckpointError(f"{p}: truncated ({len(missing)} storages missing)")
+    return _Raw(obj.root, list(seen.globals), list(seen.suspicious), "legacy", locations=locations)
+
+
+MAX_NAME_DEPTH = 64  # dots in one tensor name; real models nest under 12 deep
+
+
+def _strict_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _read_safetensors(p: Path, f: BinaryIO, hlen: int, size: int) -> _Raw:
+    f.seek(8)
+    header = json.loads(f.read(hlen))
+    if not isinstance(header, dict):
+        raise CheckpointError(f"{p}: safetensors header is not an object")
+    flat: dict[str, TensorMeta] = {}
+    locations: dict[str, tuple[str | None, int, int]] = {}
+    base = 8 + hlen
+    for name, spec in header.items():
+        if name == "__metadata__":
+            continue
+        short = name[:60]
+        if not isinstance(spec, dict):
+            raise CheckpointError(f"{p}: malformed safetensors entry {short!r}")
+        if name.count(".") > MAX_NAME_DEPTH:
+            raise CheckpointError(f"{p}: tensor name {short!r}… nests {name.count('.')} levels; too deep to be a model")
+        dtype = _SAFETENSORS_DTYPES.get(str(spec.get("dtype")))
+        shape = spec.get("shape")
+        offs = spec.get("data_offsets")
+        if (
+            dtype is None
+            or not isinstance(shape, list)
+            or len(shape) > 64
+            or not all(_strict_int(s) and s >= 0 for s in shape)
+            or not isinstance(offs, list)
+            or len(offs) != 2
+            or not all(_strict_int(o) for o in offs)
+        ):
+            raise CheckpointError(f"{p}: malformed safetensors entry {short!r}")
+        start, end = offs
+        numel = 1
+        for s in shape:
+            numel *= s
+        if start < 0 or end < start or base + end > size or end - start != numel * DTYPE_SIZES[dtype]:
+            raise CheckpointError(f"{p}: safetensors entry {short!r} has impossible offsets")
+        st = StorageMeta(name, dtype, DTYPE_SIZES[dtype], numel, "cpu")
+        strides, acc = [], 1
+        for s in reversed(shape):
+            strides.append(acc)
+            acc *= s
+        flat[name] = TensorMeta(st, 0, tuple(shape), tuple(reversed(strides)), dtype)
+        locations[name] = (None, base + start, end - start)
+    return _Raw(None, [], [], "safetensors", flat=flat, locations=locations)
+
+
+# ---------------------------------------------------------------------------------------------
+# interpretation
+
+
+def _interpret(p: Path, size: int, raw: _Raw) -> ModelInfo:
+    from yolofreeze.core.checkpoint.interpret import extract_model
+
+    warnings: list[str] = []
+    return extract_model(p, size, raw, warnings)
+
+
+def tensor_info(name: str, t: TensorMeta, raw_locations: dict[str, tuple[str | None, int, int]]) -> TensorInfo:
+    loc = None
+    if t.storage is not None and t.storage.key in raw_locations:
+        member, start, nbytes = raw_locations[t.storage.key]
+        loc = TensorLocation(member, start, nbytes, t.storage.dtype, t.offset, t.stride)
+    return TensorInfo(name, t.shape, t.dtype, t.numel, t.nbytes, loc)
+
+
+def read_tensor_bytes(path: str | os.PathLike[str], t: TensorInfo) -> bytes:
+    """The raw bytes of a tensor's whole storage (the caller applies offset and stride)."""
+    if t.location is None:
+        raise CheckpointError(f"{path}: tensor {t.name} has no stored data")
+    loc = t.location
+    with open_regular(path) as f:
+        if loc.member is not None:
+            with zipfile.ZipFile(f) as zf, zf.open(loc.member) as fh:
+                data = fh.read(loc.storage_nbytes)
+        else:
+            f.seek(loc.data_start)
+            data = f.read(loc.storage_nbytes)
+    if len(data) != loc.storage_nbytes:
+        raise CheckpointError(f"{path}: tensor {t.name} is truncated")
+    return data
+
+
+__all__ = [
+    "LayerInfo",
+    "Metadata",
+    "ModelInfo",
+    "ModuleNode",
+    "NumpyValue",
+    "Stub",
+    "TensorInfo",
+    "TensorLocation",
+    "read_checkpoint",
+    "read_tensor_bytes",
+]

@@ -1,0 +1,1 @@
+"""Freeze plans: the exact set of frozen parameters, presets, export formats and imports."""

@@ -1,0 +1,47 @@
+"""The training options' rules are train.py's own, read from the installed yolov5 where it has them."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+from pathlib import Path
+
+from yolofreeze.core.training import options
+
+
+def yolov5_source(rel: str) -> str:
+    spec = importlib.util.find_spec("yolov5")
+    assert spec is not None and spec.submodule_search_locations
+    return (Path(next(iter(spec.submodule_search_locations))) / rel).read_text(encoding="utf-8")
+
+
+def test_image_size_follows_train_pys_check_img_size() -> None:
+    src = yolov5_source("train.py")
+    # the two lines this module restates; if yolov5 changes them, this test says so
+    assert "gs = max(int(model.stride.max()), 32)" in src
+    assert "check_img_size(opt.imgsz, gs, floor=gs * 2)" in src
+    assert options.image_step((8.0, 16.0, 32.0)) == 32
+    assert options.image_step((8.0, 16.0, 32.0, 64.0)) == 64
+    assert options.image_step((), anchor_levels=4) == 64 and options.image_step(()) == 32
+    assert options.image_step((float("nan"), 1e30)) == 32  # nonsense strides are ignored
+    assert [options.effective_img(i, 32) for i in (96, 100, 640, 33, 10)] == [96, 128, 640, 64, 64]
+    assert options.effective_img(640, 64) == 640 and options.effective_img(600, 64) == 640
+
+
+def test_defaults_and_choices_match_train_py() -> None:
+    src = yolov5_source("train.py")
+    assert re.search(r"--epochs', type=int, default=100\b", src)
+    assert re.search(r"--batch-size', type=int, default=16\b", src)
+    assert re.search(r"--imgsz', '--img', '--img-size', type=int, default=640\b", src)
+    assert "choices=['SGD', 'Adam', 'AdamW']" in src and options.OPTIMIZERS == ("SGD", "Adam", "AdamW")
+    assert (options.DEFAULTS.epochs, options.DEFAULTS.batch, options.DEFAULTS.img) == (100, 16, 640)
+    assert options.accumulate(16) == 4 and options.accumulate(64) == 1 and options.accumulate(200) == 1
+
+
+def test_rules_name_the_valid_range() -> None:
+    assert options.check_batch(0) == "batch must be 1-4096, got 0"
+    assert options.check_batch(16, gpus=3) is not None and options.check_batch(16, gpus=2) is None
+    assert options.check_img(16) == "image size must be 32-8192, got 16"
+    assert options.check_img(64, step=64) is None
+    assert options.check_epochs(0) is not None and options.check_workers(-1) is not None
+    assert options.check_optimizer("sgd") is not None and options.check_optimizer("AdamW") is None
