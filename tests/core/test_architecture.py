@@ -7,6 +7,7 @@ contracts honest (they must name every module) and check what `pip install` leav
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -59,9 +60,15 @@ def test_pip_install_adds_one_top_level_name_and_no_core_or_tui(tmp_path: Path) 
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
     target = tmp_path / "site"
+    # from a copy: setuptools writes build/ beside the sources, which must stay out of the repo
+    src = tmp_path / "src"
+    for name in ("core", "tui"):
+        shutil.copytree(ROOT / name, src / name, ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
+        shutil.copy2(ROOT / name, src / name)
     env = dict(os.environ, PIP_DISABLE_PIP_VERSION_CHECK="1")
     r = subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(target), str(ROOT)],
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(target), str(src)],
         capture_output=True,
         text=True,
         env=env,

@@ -1,1 +1,0 @@
-"""GPU memory for training with a freeze plan: instant analytic parts and a traced estimate."""

@@ -1,1 +1,0 @@
-"""The torch-only tracer; imported only inside the estimate child process."""

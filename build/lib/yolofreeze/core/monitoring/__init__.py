@@ -1,1 +1,0 @@
-"""The one NVML gateway and the samplers the monitor reads."""

@@ -1,1 +1,0 @@
-"""Code that runs only inside the training processes (yolov5 imported there)."""

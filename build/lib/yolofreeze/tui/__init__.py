@@ -1,1 +1,0 @@
-"""The terminal front end: Textual app, screens, widgets and the command line."""

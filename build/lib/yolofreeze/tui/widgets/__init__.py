@@ -1,1 +1,0 @@
-"""Widgets of the app, one per file; each formats what core computes."""
