@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.tui.tui_support import fake_estimator, make_hostile, settle
+from tests.tui.tui_support import fake_estimator, make_hostile, settle, wait_until
 from yolofreeze.core.checkpoint.reader import ModelInfo, read_checkpoint
 from yolofreeze.core.memory.estimator import TrainConfig
 from yolofreeze.core.plan.freeze import FreezePlan, export, preset
@@ -290,20 +290,22 @@ async def test_summary_counts_bytes_and_freeze_args(yolov5s: Path) -> None:
 
 async def test_estimate_debounced_latest_and_fits(yolov5s: Path) -> None:
     calls: list[tuple[frozenset[str], TrainConfig]] = []
-    app = app_for(yolov5s, estimator=fake_estimator(calls), estimate_delay=0.2)
+    # a debounce long enough that four key presses land inside it even on a loaded machine
+    app = app_for(yolov5s, estimator=fake_estimator(calls), estimate_delay=0.6)
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.pause(0.4)
-        await settle(pilot)
+
+        def estimated(n: int) -> bool:
+            return len(calls) >= n and "estimating" not in summary_text(app)
+
+        await wait_until(pilot, lambda: estimated(1), "the first estimate")
         assert len(calls) == 1
         await pilot.press("b", "a", "n", "b")  # four edits inside the debounce: one estimate
         assert "estimating…" in summary_text(app)
-        await pilot.pause(0.4)
-        await settle(pilot)
+        await wait_until(pilot, lambda: estimated(2), "the estimate after four edits")
         assert len(calls) == 2 and calls[-1][0] == main(app).plan.frozen
         assert "fits 24 GiB" in summary_text(app) and "estimating" not in summary_text(app)
         await pilot.press("right_square_bracket", "right_square_bracket", "i", "p")
-        await pilot.pause(0.4)
-        await settle(pilot)
+        await wait_until(pilot, lambda: estimated(3), "the estimate after the settings changed")
         assert calls[-1][1] == TrainConfig(batch=64, img=960, optimizer="Adam")
         assert "batch 64 img 960 Adam" in summary_text(app)
         for _ in range(7):  # GPU memory cycles; 8 GiB is too small for the fake's batch-64 peak

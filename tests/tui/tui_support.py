@@ -94,3 +94,15 @@ async def settle(pilot: Pilot[int]) -> None:
     await pilot.pause()
     await pilot.app.workers.wait_for_complete()
     await pilot.pause()
+
+
+async def wait_until(pilot: Pilot[int], cond: Callable[[], object], what: str, timeout: float = 30.0) -> None:
+    """Let the app run until ``cond()`` holds (a loaded CI machine is slow; a guessed pause flakes)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        await pilot.pause(0.05)
+    await settle(pilot)
