@@ -27,11 +27,28 @@ import shutil
 import socket
 import sys
 import traceback
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 FONT_NAMES = ("Arial.ttf", "Arial.Unicode.ttf")
+
+
+# Warnings the user cannot act on, about code that is not theirs: train.py 7.0.x enters
+# `torch.cuda.amp.autocast(amp)` around every forward and builds `torch.cuda.amp.GradScaler`, which
+# torch >= 2.4 reports as deprecated; yolov5's utils import pkg_resources, which setuptools reports.
+# In a training log they bury the lines that matter (and reprint wherever warnings are reset).
+KNOWN_NOISE = (
+    (FutureWarning, r"`torch\.cuda\.amp\.(autocast|GradScaler)\(args\.\.\.\)` is deprecated"),
+    (UserWarning, r"pkg_resources is deprecated as an API"),
+)
+
+
+def quiet_known_warnings() -> None:
+    """Ignore exactly the warnings in KNOWN_NOISE; every other warning is still printed."""
+    for category, message in KNOWN_NOISE:
+        warnings.filterwarnings("ignore", message=message, category=category)
 
 
 def prepare_config_dir(config_dir: Path) -> Path:

@@ -541,6 +541,7 @@ def train(run_dir: Path) -> int:
             offline.forbid_network(run_dir / "network-attempts.log")
         os.environ["YOLOV5_CONFIG_DIR"] = str(offline.prepare_config_dir(cache_dir() / "yolov5-config"))
         offline.pillow_getsize_shim()
+        offline.quiet_known_warnings()
         kw = dict(config["train_kwargs"])
         save_dirs: list[Path] = [run_dir.resolve()]
         offline.narrow_torch_load(lambda: save_dirs)
