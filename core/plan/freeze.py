@@ -183,7 +183,8 @@ def plan_for_freeze_numbers(info: ModelInfo, nums: Sequence[int], what: str = "-
 
 def detect_layer_index(info: ModelInfo) -> int | None:
     """Index of the output (Detect/Segment) layer: the last top-level layer."""
-    return info.layers[-1].index if info.layers else None
+    layer = info.detect_layer
+    return layer.index if layer else None
 
 
 def preset(info: ModelInfo, spec: str) -> FreezePlan:
