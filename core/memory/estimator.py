@@ -90,6 +90,8 @@ class MemoryBreakdown:
     allocator_slack: int
     peak_reserved: int
     cuda_context: int
+    # what nvidia-smi lists for the training process: peak reserved + the CUDA context. One name for
+    # it everywhere (LaunchOptions/RunRecord.predicted_nvidia_smi; "nvidia-smi" on screen)
     nvidia_smi: int
 
 

@@ -29,13 +29,15 @@ from yolofreeze.core.errors import (
     CheckpointError,
     DataConfigError,
     GpuUnavailableError,
+    PlanError,
     TrainingError,
     YoloFreezeError,
 )
+from yolofreeze.core.plan.freeze import FreezePlan, compress
 from yolofreeze.core.safeio import no_space_message
 from yolofreeze.core.training import options
 from yolofreeze.core.training.dataset import DataCheck, Problem, YamlRefused, check_data_yaml, load_yaml_file
-from yolofreeze.core.training.runs import RunRecord, new_run_id, runs_root, write_json_atomic
+from yolofreeze.core.training.runs import MAX_RECORDED_PREFIXES, RunRecord, new_run_id, runs_root, write_json_atomic
 
 # What train.py would otherwise reach the network for, switched off for every run (see runner).
 OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "YOLO_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
@@ -227,6 +229,15 @@ def _resolve_device(device: str, gpu_count: Callable[[], tuple[int, str]]) -> tu
     return resolved, len(idx), [Problem("device", why, EXIT_NO_GPU)] if why else []
 
 
+def _plan_prefixes(info: ModelInfo, frozen: frozenset[str]) -> tuple[str, ...]:
+    """The plan in train.py's prefix terms for the record; () when it has no short form."""
+    try:
+        prefixes = compress(FreezePlan(info, frozen))
+    except PlanError:
+        return ()
+    return tuple(prefixes) if len(prefixes) <= MAX_RECORDED_PREFIXES else ()
+
+
 def _default_gpu_count() -> tuple[int, str]:
     from yolofreeze.core.monitoring.gpu import cuda_device_count
 
@@ -381,7 +392,8 @@ def launch(
             name=opts.name,
             device=v.device,
             gpus=v.gpus,
-            frozen=len(opts.frozen),
+            frozen_tensors=len(opts.frozen),
+            frozen_prefixes=_plan_prefixes(v.info, opts.frozen),
             bn_eval=opts.bn_eval,
             options={k: v_ for k, v_ in asdict(replace(opts, frozen=frozenset())).items() if k not in ("frozen",)}
             | {"CUDA_VISIBLE_DEVICES": os.environ.get("CUDA_VISIBLE_DEVICES")},
