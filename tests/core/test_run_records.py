@@ -89,7 +89,11 @@ FIELD_CASES: list[tuple[str, Callable[[Path], None], str]] = [
     ("string command", _edit_run_json(command="python train.py"), "command is 'python train.py' (text)"),
     ("numeric log path", _edit_run_json(log=5), "log is 5 (an integer), expected text"),
     ("string flag", _edit_run_json(bn_eval="yes"), "bn_eval is 'yes' (text), expected true or false"),
-    ("fractional count", _edit_run_json(frozen_tensors=1.5), "frozen_tensors is 1.5 (a number), expected a whole number"),
+    (
+        "fractional count",
+        _edit_run_json(frozen_tensors=1.5),
+        "frozen_tensors is 1.5 (a number), expected a whole number",
+    ),
     ("overlong name", _edit_run_json(name="n" * 100000), "name is 100000 characters long"),
     ("escape sequence", _edit_run_json(device="\x1b]0;owned\x07"), "which holds control characters"),
     ("foreign process group", _edit_run_json(pgid=1), "pgid 1 is not the supervisor's pid"),
@@ -277,7 +281,7 @@ def test_a_record_from_before_frozen_tensors_still_reads(tmp_path: Path) -> None
     assert saved["frozen_tensors"] == 37 and "frozen" not in saved
     data["frozen"] = 1.5  # the old name keeps its rule, and the message names the key in the file
     (rec.dir / "run.json").write_text(json.dumps(data))
-    with pytest.raises(RunRecordError, match="frozen is 1.5"):
+    with pytest.raises(RunRecordError, match=r"frozen is 1\.5"):
         RunRecord.load(rec.dir)
 
 
