@@ -461,16 +461,9 @@ def _test_pause(run_dir: Path, stage: str) -> None:
     pause_point(run_dir, stage)
 
 
-def dumps_command(cmd: list[str] | tuple[str, ...]) -> str:
-    import shlex
-
-    return " ".join(shlex.quote(c) for c in cmd)
-
-
 __all__ = [
     "LaunchOptions",
     "Validation",
-    "dumps_command",
     "launch",
     "parse_device",
     "supervisor_command",
