@@ -598,37 +598,43 @@ def stop_run(
     if not alive():
         return "none"
     groups = [record.pgid] + ([trainer.pgid] if trainer and trainer.pgid != record.pgid else [])
-
-    def signal_all(sig: signal.Signals) -> bool:
-        sent = False
-        for g in groups:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(g, sig)
-                sent = True
-                if sig != signal.SIGKILL:
-                    os.killpg(g, signal.SIGCONT)  # a SIGSTOPped trainer must run to see the stop
-        return sent
-
     for sig, grace in ((signal.SIGINT, grace_int), (signal.SIGTERM, grace_term)):
-        if not signal_all(sig):
+        if not _signal_groups(groups, sig) or _ended_within(record, alive, grace, sleep):
             return sig.name
-        deadline = time.monotonic() + grace
-        while time.monotonic() < deadline:
-            if not alive():
-                return sig.name
-            if (record.dir / "exit.json").is_file():
-                # the supervisor has recorded the exit and is returning: "stopped" should mean
-                # gone, so give it a moment to leave (the exit record is already safe on disk)
-                leave_by = min(deadline, time.monotonic() + 5.0)
-                while alive() and time.monotonic() < leave_by:
-                    sleep(0.05)
-                return sig.name
-            sleep(0.1)
-    signal_all(signal.SIGKILL)
+    _signal_groups(groups, signal.SIGKILL)
     # The supervisor died with the group, so nobody else will write the exit record.
     if not (record.dir / "exit.json").is_file():
         write_json_atomic(record.dir / "exit.json", {"returncode": -int(signal.SIGKILL), "by": "stop"})
     return "SIGKILL"
+
+
+def _signal_groups(groups: list[int], sig: signal.Signals) -> bool:
+    """``sig`` to each process group; False when none of them exists any more."""
+    sent = False
+    for g in groups:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(g, sig)
+            sent = True
+            if sig != signal.SIGKILL:
+                os.killpg(g, signal.SIGCONT)  # a SIGSTOPped trainer must run to see the stop
+    return sent
+
+
+def _ended_within(record: RunRecord, alive: Callable[[], bool], grace: float, sleep: Callable[[float], None]) -> bool:
+    """Whether the run ends (its processes gone, or its exit recorded) within ``grace`` seconds."""
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        if not alive():
+            return True
+        if (record.dir / "exit.json").is_file():
+            # the supervisor has recorded the exit and is returning: "stopped" should mean
+            # gone, so give it a moment to leave (the exit record is already safe on disk)
+            leave_by = min(deadline, time.monotonic() + 5.0)
+            while alive() and time.monotonic() < leave_by:
+                sleep(0.05)
+            return True
+        sleep(0.1)
+    return False
 
 
 class LogFollower:
