@@ -293,7 +293,9 @@ def _strides(p: Path, net_state: dict[str, Any], raw: _Raw) -> tuple[float, ...]
     except _STRIDE_READ_ERRORS:
         return ()  # a stride we cannot read is a stride we do not know; the rest of the file still is
     # NaN or inf would also make `inspect --json` print what is not JSON
-    return values if all(math.isfinite(v) for v in values) else ()
+    if not all(math.isfinite(v) for v in values):
+        return ()
+    return tuple(int(v) if v.is_integer() else v for v in values)  # 8, 16, 32 as yolov5 writes them
 
 
 def _detect_state(net_state: dict[str, Any]) -> dict[str, Any]:

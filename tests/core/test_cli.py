@@ -50,6 +50,13 @@ def test_inspect_json_shows_the_checkpoints_own_strides(ckpt_dir: Path, name: st
     r = run("inspect", "--json", str(ckpt_dir / name))
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["metadata"]["stride"] == strides
+    assert f'"stride":{json.dumps(strides, separators=(",", ":"))}' in r.stdout  # whole numbers, as yolov5 has them
+    text = run("inspect", str(ckpt_dir / name)).stdout
+    if strides:
+        step = max(strides[-1], 32)
+        assert f"strides    {', '.join(map(str, strides))} (image sizes step by {step})" in text
+    else:
+        assert "strides" not in text
 
 
 def test_a_nonsense_stride_tensor_reads_as_no_strides(yolov5s: Path, tmp_path: Path) -> None:
