@@ -7,17 +7,21 @@ iterative and bounded, so a hostile file cannot make them recurse or expand with
 
 from __future__ import annotations
 
+import math
+import struct
 from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from yolofreeze.core.checkpoint.reader import (
     _BUFFER_SUFFIXES,
+    _READ_ERRORS,
     LayerInfo,
     Metadata,
     ModelInfo,
     ModuleNode,
     TensorInfo,
+    read_tensor_bytes,
     tensor_info,
 )
 from yolofreeze.core.checkpoint.safepickle import NumpyValue, Stub, TensorMeta
@@ -64,7 +68,7 @@ def extract_model(p: Path, size: int, raw: _Raw, warnings: list[str]) -> ModelIn
     qual = net.stub_qualname
     kind = _kind(qual, yaml)
     layers = _layers(modules, yaml)
-    meta = _metadata(top, net_state, yaml)
+    meta = _metadata(top, net_state, yaml, _strides(p, net_state, raw))
     return ModelInfo(
         path=str(p),
         file_size=size,
@@ -251,7 +255,60 @@ def _layers(modules: list[ModuleNode], yaml: dict[str, Any] | None) -> tuple[Lay
     return tuple(layers)
 
 
-def _metadata(top: dict[str, Any], net_state: dict[str, Any], yaml: dict[str, Any] | None) -> Metadata:
+# The stride tensor is a few numbers; a "stride" whose storage is larger is not read at all.
+_MAX_STRIDE_LEVELS = 8
+_MAX_STRIDE_STORAGE = 1024
+_STRIDE_FORMATS = {"float32": "<f", "float16": "<e", "float64": "<d", "int64": "<q", "int32": "<i"}
+_STRIDE_READ_ERRORS: tuple[type[BaseException], ...] = (CheckpointError, OSError, *_READ_ERRORS)
+
+
+def _strides(p: Path, net_state: dict[str, Any], raw: _Raw) -> tuple[float, ...]:
+    """The Detect strides the model was built with (``model.stride``: 8, 16, 32 or 8 … 64 for P6).
+
+    yolov5 keeps them as a plain tensor attribute of the model (and of its Detect layer), not in the
+    state dict, so they are read from their storage here: at most a kilobyte, never unpickled, and
+    () for anything that is not a short 1-d tensor of numbers.
+    """
+    t = net_state.get("stride")
+    if not isinstance(t, TensorMeta):
+        t = _detect_state(net_state).get("stride")
+    if (
+        not isinstance(t, TensorMeta)
+        or t.dtype not in _STRIDE_FORMATS
+        or len(t.shape) != 1
+        or not 1 <= t.shape[0] <= _MAX_STRIDE_LEVELS
+    ):
+        return ()
+    ti = tensor_info("stride", t, raw.locations)
+    if ti.location is None or ti.location.storage_nbytes > _MAX_STRIDE_STORAGE:
+        return ()
+    fmt = _STRIDE_FORMATS[t.dtype]
+    size = struct.calcsize(fmt)
+    step = ti.location.stride[0] if ti.location.stride else 1
+    try:
+        data = read_tensor_bytes(p, ti)
+        values = tuple(
+            float(struct.unpack_from(fmt, data, (ti.location.offset + i * step) * size)[0]) for i in range(t.shape[0])
+        )
+    except _STRIDE_READ_ERRORS:
+        return ()  # a stride we cannot read is a stride we do not know; the rest of the file still is
+    # NaN or inf would also make `inspect --json` print what is not JSON
+    if not all(math.isfinite(v) for v in values):
+        return ()
+    return tuple(int(v) if v.is_integer() else v for v in values)  # 8, 16, 32 as yolov5 writes them
+
+
+def _detect_state(net_state: dict[str, Any]) -> dict[str, Any]:
+    """The state of the model's last layer (the Detect head), or {}."""
+    seq = dict(_items(net_state.get("_modules"))).get("model")
+    layers = _items(seq.state_dict_.get("_modules")) if isinstance(seq, Stub) and seq.state_dict_ else []
+    last = layers[-1][1] if layers else None
+    return last.state_dict_ or {} if isinstance(last, Stub) else {}
+
+
+def _metadata(
+    top: dict[str, Any], net_state: dict[str, Any], yaml: dict[str, Any] | None, stride: tuple[float, ...] = ()
+) -> Metadata:
     epoch = top.get("epoch")
     epoch = int(epoch) if isinstance(epoch, int) and not isinstance(epoch, bool) else None
     nc = net_state.get("nc", (yaml or {}).get("nc"))
@@ -269,6 +326,7 @@ def _metadata(top: dict[str, Any], net_state: dict[str, Any], yaml: dict[str, An
         epoch=epoch,
         nc=nc,
         names=names,
+        stride=stride,
         date=date if isinstance(date, str) else None,
         training_options=opts if isinstance(opts, dict) else {},
         has_optimizer=top.get("optimizer") is not None,

@@ -161,6 +161,22 @@ class ModelInfo:
                 return layer.index + 1
         return None
 
+    @property
+    def detect_layer(self) -> LayerInfo | None:
+        """The output (Detect/Segment) layer: the last top-level layer, None when there are none."""
+        return self.layers[-1] if self.layers else None
+
+    @property
+    def detection_levels(self) -> int:
+        """Output levels the model's YAML declares (3 for P5, 4 for P6; 3 when it does not say)."""
+        y = self.yaml or {}
+        anchors, head = y.get("anchors"), y.get("head")
+        if isinstance(anchors, list) and anchors:
+            return len(anchors)
+        if isinstance(head, list) and head and isinstance(head[-1], list) and isinstance(head[-1][0], list):
+            return len(head[-1][0])  # anchors given as a count: the Detect row's inputs are the levels
+        return 3
+
     @cached_property
     def modules_by_path(self) -> dict[str, ModuleNode]:
         return {m.path: m for m in self.modules}

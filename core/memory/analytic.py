@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-OPTIMIZERS = ("SGD", "Adam", "AdamW")
+from yolofreeze.core.training import options
+
+# bytes of optimizer state per trainable parameter: SGD's momentum, Adam's two moments
 _STATE_PER_PARAM = {"SGD": 4, "Adam": 8, "AdamW": 8}
 
 
@@ -31,10 +33,13 @@ class StateBytes:
 
 
 def state_bytes(
-    total_params: int, trainable_params: int, optimizer: str = "SGD", amp: bool = True
+    total_params: int,
+    trainable_params: int,
+    optimizer: str = options.DEFAULTS.optimizer,
+    amp: bool = options.DEFAULTS.amp,
 ) -> StateBytes:
-    if optimizer not in _STATE_PER_PARAM:
-        raise ValueError(f"unknown optimizer {optimizer!r}; use one of {', '.join(OPTIMIZERS)}")
+    if why := options.check_optimizer(optimizer):
+        raise ValueError(why)
     return StateBytes(
         weights=4 * total_params,
         ema=4 * total_params,

@@ -20,8 +20,8 @@ from yolofreeze.core.checkpoint.reader import ModelInfo
 from yolofreeze.core.checkpoint.yamlgate import gated_cfg
 from yolofreeze.core.errors import UsageError, YoloFreezeError
 from yolofreeze.core.memory.allocator import ReplayResult, replay
-from yolofreeze.core.memory.analytic import OPTIMIZERS
 from yolofreeze.core.memory.kinds import GRADIENTS, NAMES, TEMPORARIES
+from yolofreeze.core.training import options
 
 MIB = 1 << 20
 # What nvidia-smi shows beyond torch's reserved memory: the CUDA context (driver, kernels,
@@ -37,7 +37,6 @@ WORKSPACE_BYTES = 32 * MIB
 # gradient into flat buckets: 1 MiB for the first, then 25 MiB each (its defaults).
 DDP_FIRST_BUCKET_BYTES = 1 * MIB
 DDP_BUCKET_BYTES = 25 * MIB
-MAX_BATCH_LIMIT = 4096  # per GPU; beyond this the search stops (no YOLOv5 run uses more)
 
 
 class EstimateCancelled(YoloFreezeError):
@@ -50,11 +49,11 @@ class EstimateUnavailable(YoloFreezeError):
 
 @dataclass(frozen=True)
 class TrainConfig:
-    batch: int = 16  # total batch, as train.py's --batch-size (DDP splits it across GPUs)
-    img: int = 640
-    optimizer: str = "SGD"
-    amp: bool = True
-    gpus: int = 1
+    batch: int = options.DEFAULTS.batch  # total batch, as train.py's --batch-size (DDP splits it across GPUs)
+    img: int = options.DEFAULTS.img
+    optimizer: str = options.DEFAULTS.optimizer
+    amp: bool = options.DEFAULTS.amp
+    gpus: int = options.DEFAULTS.gpus
 
     @property
     def per_gpu_batch(self) -> int:
@@ -63,22 +62,17 @@ class TrainConfig:
     @property
     def accumulate(self) -> int:
         """train.py's gradient accumulation: changes how often the optimizer steps, not peak memory."""
-        return max(round(64 / self.batch), 1)
+        return options.accumulate(self.batch)
 
     def validate(self) -> None:
         """Raise UsageError for options train.py would reject or that make no sense."""
-        if self.batch < 1:
-            raise UsageError(f"batch must be 1 or more, got {self.batch}")
-        if self.gpus < 1:
-            raise UsageError(f"gpus must be 1 or more, got {self.gpus}")
-        if self.batch % self.gpus:
-            raise UsageError(
-                f"batch {self.batch} is not a multiple of --gpus {self.gpus} (DDP splits the batch evenly)"
-            )
-        if self.img < 32:
-            raise UsageError(f"image size must be 32 or more, got {self.img}")
-        if self.optimizer not in OPTIMIZERS:
-            raise UsageError(f"unknown optimizer {self.optimizer!r}; use one of {', '.join(OPTIMIZERS)}")
+        for why in (
+            options.check_batch(self.batch, self.gpus),
+            options.check_img(self.img),
+            options.check_optimizer(self.optimizer),
+        ):
+            if why:
+                raise UsageError(why)
 
 
 @dataclass(frozen=True)
@@ -96,6 +90,8 @@ class MemoryBreakdown:
     allocator_slack: int
     peak_reserved: int
     cuda_context: int
+    # what nvidia-smi lists for the training process: peak reserved + the CUDA context. One name for
+    # it everywhere (LaunchOptions/RunRecord.predicted_nvidia_smi; "nvidia-smi" on screen)
     nvidia_smi: int
 
 
@@ -143,7 +139,7 @@ TRACE_BATCH = 2  # BatchNorm needs more than one value per channel at the smalle
 
 
 def _model_key(info: ModelInfo) -> tuple[str, int, int]:
-    """(normalised YAML as JSON, number of classes, largest stride) or EstimateUnavailable.
+    """(normalised YAML as JSON, number of classes, train.py's grid size) or EstimateUnavailable.
 
     A hostile file (code-referencing globals, or a YAML the gate refuses) raises
     HostileCheckpointError here, before anything imports yolov5: every estimate path passes here.
@@ -160,10 +156,7 @@ def _model_key(info: ModelInfo) -> tuple[str, int, int]:
     nc = cfg.get("nc") or info.metadata.nc
     if not isinstance(nc, int) or nc < 1:
         raise EstimateUnavailable("the model YAML has no class count (nc)")
-    anchors, head = cfg["anchors"], cfg["head"]
-    levels = len(anchors) if isinstance(anchors, list) else len(head[-1][0]) if isinstance(head[-1][0], list) else 3
-    gs = 64 if levels > 3 else 32  # P6 models add a stride-64 level
-    return json.dumps(cfg, sort_keys=True), nc, gs
+    return json.dumps(cfg, sort_keys=True), nc, options.model_image_step(info)
 
 
 def _trace_pair(
@@ -258,9 +251,8 @@ def _breakdown(r: ReplayResult) -> MemoryBreakdown:
 
 
 def effective_img(info: ModelInfo, img: int) -> int:
-    """train.py's check_img_size: the image size rounded up to a multiple of the largest stride."""
-    gs = _model_key(info)[2]
-    return -(-img // gs) * gs
+    """The image size train.py trains this checkpoint at (see ``options.effective_img``)."""
+    return options.effective_img(img, _model_key(info)[2])
 
 
 def estimate_memory(
@@ -309,10 +301,11 @@ def max_batch(
 
     if not fits(1):
         return 0
+    limit = options.MAX_BATCH // config.gpus  # per GPU: the total stays one train.py and check_batch accept
     lo, hi = 1, 2
-    while hi <= MAX_BATCH_LIMIT and fits(hi):
+    while hi <= limit and fits(hi):
         lo, hi = hi, hi * 2
-    hi = min(hi, MAX_BATCH_LIMIT + 1)
+    hi = min(hi, limit + 1)
     while hi - lo > 1:  # fits(lo), not fits(hi)
         mid = (lo + hi) // 2
         lo, hi = (mid, hi) if fits(mid) else (lo, mid)

@@ -39,11 +39,6 @@ _MAX_DIGITS = 18  # beyond this a layer number is out of range for any file (and
 _LAYER_RX = re.compile(r"model\.([0-9]+)\.")
 
 
-def matches(name: str, prefixes: Iterable[str]) -> bool:
-    """train.py's rule: frozen when any prefix occurs anywhere in the name."""
-    return any(x in name for x in prefixes)
-
-
 def matched_names(info: ModelInfo, prefixes: Sequence[str]) -> set[str]:
     """All parameter names train.py's rule freezes for ``prefixes`` (one regex scan per name)."""
     if not prefixes:
@@ -106,9 +101,6 @@ class FreezePlan:
         if n == 0:
             return "trainable"
         return "frozen" if n == len(names) else "mixed"
-
-    def is_frozen(self, name: str) -> bool:
-        return name in self.frozen
 
     @property
     def ordered_frozen(self) -> list[str]:
@@ -183,7 +175,8 @@ def plan_for_freeze_numbers(info: ModelInfo, nums: Sequence[int], what: str = "-
 
 def detect_layer_index(info: ModelInfo) -> int | None:
     """Index of the output (Detect/Segment) layer: the last top-level layer."""
-    return info.layers[-1].index if info.layers else None
+    layer = info.detect_layer
+    return layer.index if layer else None
 
 
 def preset(info: ModelInfo, spec: str) -> FreezePlan:

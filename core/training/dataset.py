@@ -226,54 +226,14 @@ def check_data_yaml(
     path: str | os.PathLike[str], yolov5_root: Path | None = None, max_label_files: int = 2000
 ) -> DataCheck:
     """Every problem with a data YAML, one per field; nothing is imported or downloaded."""
-    import yaml
-
     p = Path(path).expanduser()
-    try:
-        data = load_yaml_file(p)
-    except FileNotFoundError:
-        return DataCheck(p, (Problem("data", f"data YAML not found: {p}"),))
-    except YamlRefused as e:
-        return DataCheck(p, (Problem("data", f"data YAML {p}: {e}"),))
-    except OSError as e:
-        return DataCheck(p, (Problem("data", f"data YAML {p}: cannot read: {e.strerror or e}"),))
-    except yaml.YAMLError as e:
-        where = getattr(e, "problem_mark", None)
-        at = f" (line {where.line + 1})" if where is not None else ""
-        return DataCheck(p, (Problem("data", f"{p.name}: not valid YAML{at}: {type(e).__name__}"),))
-    if not isinstance(data, dict):
-        return DataCheck(p, (Problem("data", f"{p.name}: expected a mapping with train/val/names"),))
-
-    problems: list[Problem] = []
-    names, err = _names(data)
-    if err:
-        problems.append(Problem("data", f"{p.name}: {err}"))
-    if names is not None and "nc" in data:
-        try:
-            nc_declared = int(data["nc"])
-        except (TypeError, ValueError, OverflowError):
-            problems.append(Problem("data", f"{p.name}: nc: {str(data['nc'])[:40]!r} is not a whole number"))
-        else:
-            if nc_declared != len(names):
-                problems.append(Problem("data", f"{p.name}: nc is {nc_declared} but names lists {len(names)} classes"))
-    if names is not None and not names:
-        problems.append(Problem("data", f"{p.name}: names is empty"))
-
-    # A relative 'path' is taken from the YAML's folder first (what a user means), then the current
-    # directory, then the yolov5 root (train.py's own rule, for clone users).
-    bases = [p.parent.resolve(), Path.cwd()] + ([yolov5_root] if yolov5_root else [])
-    root_value = data.get("path")
-    if root_value:
-        root, tried = _resolve(str(root_value), bases)
-        if root is None:
-            problems.append(
-                Problem("data", f"{p.name}: path: {root_value} not found (tried {', '.join(map(str, tried))})")
-            )
-            return DataCheck(p, tuple(problems))
-        split_bases = [root]
-    else:
-        split_bases = bases
-
+    data = _load_data_yaml(p)
+    if isinstance(data, Problem):
+        return DataCheck(p, (data,))
+    names, problems = _check_names(p.name, data)
+    split_bases = _split_bases(p, data, yolov5_root)
+    if isinstance(split_bases, Problem):
+        return DataCheck(p, (*problems, split_bases))
     normalised: dict[str, Any] = {k: v for k, v in data.items() if k not in ("download", "path")}
     counts: dict[str, int] = {}
     for split in ("train", "val", "test"):
@@ -282,50 +242,8 @@ def check_data_yaml(
             if split != "test":
                 problems.append(Problem("data", f"{p.name}: {split}: missing"))
             continue
-        items = value if isinstance(value, list) else [value]
-        resolved: list[str] = []
-        n_images = 0
-        for item in items:
-            where, tried = _resolve(str(item), split_bases)
-            if where is None:
-                problems.append(
-                    Problem("data", f"{p.name}: {split}: image folder not found: {tried[0] if tried else item}")
-                )
-                continue
-            try:
-                images = _image_files(where)
-            except UnsafePathError as e:
-                problems.append(Problem("data", f"{p.name}: {split}: image list {where}: {e.strerror}"))
-                continue
-            except OSError as e:
-                problems.append(Problem("data", f"{p.name}: {split}: cannot read {where}: {e.strerror or e}"))
-                continue
-            if not images:
-                problems.append(Problem("data", f"{p.name}: {split}: no images in {where}"))
-                continue
-            sample = images[:max_label_files]
-            odd = next(((im, why) for im in sample if (why := _not_regular(im))), None)
-            odd = odd or next(((lb, why) for im in sample if (why := _not_regular(lb := label_path(im)))), None)
-            if odd:
-                # yolov5's loaders would block on a FIFO or read a device forever
-                problems.append(Problem("data", f"{p.name}: {split}: {odd[0]} is {odd[1]}, not a regular file"))
-                continue
-            with_labels = [im for im in sample if label_path(im).is_file()]
-            if not with_labels:
-                problems.append(
-                    Problem(
-                        "data",
-                        f"{p.name}: {split}: no label files for the images in {where} "
-                        f"(expected e.g. {label_path(images[0])})",
-                    )
-                )
-            elif split == "train" and names:
-                bad = _bad_label(with_labels, len(names))
-                if bad:
-                    problems.append(Problem("data", f"{p.name}: {split}: {bad}"))
-            resolved.append(str(where))
-            n_images += len(images)
-        counts[split] = n_images
+        resolved, counts[split], found = _check_split(p.name, split, value, split_bases, names, max_label_files)
+        problems += found
         if resolved:
             normalised[split] = resolved if isinstance(value, list) else resolved[0]
     if names is not None:
@@ -340,6 +258,108 @@ def check_data_yaml(
         counts.get("train", 0),
         counts.get("val", 0),
     )
+
+
+def _load_data_yaml(p: Path) -> dict[str, Any] | Problem:
+    """The YAML's mapping, or the one problem that stops every other check."""
+    import yaml
+
+    try:
+        data = load_yaml_file(p)
+    except FileNotFoundError:
+        return Problem("data", f"data YAML not found: {p}")
+    except YamlRefused as e:
+        return Problem("data", f"data YAML {p}: {e}")
+    except OSError as e:
+        return Problem("data", f"data YAML {p}: cannot read: {e.strerror or e}")
+    except yaml.YAMLError as e:
+        where = getattr(e, "problem_mark", None)
+        at = f" (line {where.line + 1})" if where is not None else ""
+        return Problem("data", f"{p.name}: not valid YAML{at}: {type(e).__name__}")
+    if not isinstance(data, dict):
+        return Problem("data", f"{p.name}: expected a mapping with train/val/names")
+    return data
+
+
+def _check_names(name: str, data: dict[str, Any]) -> tuple[list[str] | None, list[Problem]]:
+    """The class names, and what is wrong with them or with a declared nc."""
+    problems: list[Problem] = []
+    names, err = _names(data)
+    if err:
+        problems.append(Problem("data", f"{name}: {err}"))
+    if names is not None and "nc" in data:
+        try:
+            nc_declared = int(data["nc"])
+        except (TypeError, ValueError, OverflowError):
+            problems.append(Problem("data", f"{name}: nc: {str(data['nc'])[:40]!r} is not a whole number"))
+        else:
+            if nc_declared != len(names):
+                problems.append(Problem("data", f"{name}: nc is {nc_declared} but names lists {len(names)} classes"))
+    if names is not None and not names:
+        problems.append(Problem("data", f"{name}: names is empty"))
+    return names, problems
+
+
+def _split_bases(p: Path, data: dict[str, Any], yolov5_root: Path | None) -> list[Path] | Problem:
+    """Where the splits' relative paths start; a 'path:' that is not found is a problem.
+
+    A relative 'path' is taken from the YAML's folder first (what a user means), then the current
+    directory, then the yolov5 root (train.py's own rule, for clone users).
+    """
+    bases = [p.parent.resolve(), Path.cwd()] + ([yolov5_root] if yolov5_root else [])
+    root_value = data.get("path")
+    if not root_value:
+        return bases
+    root, tried = _resolve(str(root_value), bases)
+    if root is None:
+        return Problem("data", f"{p.name}: path: {root_value} not found (tried {', '.join(map(str, tried))})")
+    return [root]
+
+
+def _check_split(
+    name: str, split: str, value: Any, bases: list[Path], names: list[str] | None, max_label_files: int
+) -> tuple[list[str], int, list[Problem]]:
+    """(the split's image sources as absolute paths, how many images, problems) for one split."""
+    problems: list[Problem] = []
+    resolved: list[str] = []
+    n_images = 0
+    for item in value if isinstance(value, list) else [value]:
+        where, tried = _resolve(str(item), bases)
+        if where is None:
+            missing = tried[0] if tried else item
+            problems.append(Problem("data", f"{name}: {split}: image folder not found: {missing}"))
+            continue
+        count, why = _check_images(where, split, names, max_label_files)
+        if why:
+            problems.append(Problem("data", f"{name}: {split}: {why}"))
+        if count is not None:
+            resolved.append(str(where))
+            n_images += count
+    return resolved, n_images, problems
+
+
+def _check_images(
+    where: Path, split: str, names: list[str] | None, max_label_files: int
+) -> tuple[int | None, str | None]:
+    """(images found, or None when the source is unusable; what is wrong with it)."""
+    try:
+        images = _image_files(where)
+    except UnsafePathError as e:
+        return None, f"image list {where}: {e.strerror}"
+    except OSError as e:
+        return None, f"cannot read {where}: {e.strerror or e}"
+    if not images:
+        return None, f"no images in {where}"
+    sample = images[:max_label_files]
+    odd = next(((im, why) for im in sample if (why := _not_regular(im))), None)
+    odd = odd or next(((lb, why) for im in sample if (why := _not_regular(lb := label_path(im)))), None)
+    if odd:
+        return None, f"{odd[0]} is {odd[1]}, not a regular file"  # yolov5 would block on a FIFO, read a device forever
+    with_labels = [im for im in sample if label_path(im).is_file()]
+    if not with_labels:
+        return len(images), f"no label files for the images in {where} (expected e.g. {label_path(images[0])})"
+    bad = _bad_label(with_labels, len(names)) if split == "train" and names else None
+    return len(images), bad
 
 
 def _bad_label(images: list[Path], nc: int) -> str | None:

@@ -29,14 +29,16 @@ from yolofreeze.core.errors import (
     CheckpointError,
     DataConfigError,
     GpuUnavailableError,
+    PlanError,
     TrainingError,
     YoloFreezeError,
 )
+from yolofreeze.core.plan.freeze import FreezePlan, compress
 from yolofreeze.core.safeio import no_space_message
+from yolofreeze.core.training import options
 from yolofreeze.core.training.dataset import DataCheck, Problem, YamlRefused, check_data_yaml, load_yaml_file
-from yolofreeze.core.training.runs import RunRecord, new_run_id, runs_root, write_json_atomic
+from yolofreeze.core.training.runs import MAX_RECORDED_PREFIXES, RunRecord, new_run_id, runs_root, write_json_atomic
 
-OPTIMIZERS = ("SGD", "Adam", "AdamW")
 # What train.py would otherwise reach the network for, switched off for every run (see runner).
 OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "YOLO_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
 
@@ -46,15 +48,15 @@ class LaunchOptions:
     checkpoint: str
     data: str
     frozen: frozenset[str]
-    epochs: int = 100
-    batch: int = 16
-    img: int = 640
+    epochs: int = options.DEFAULTS.epochs
+    batch: int = options.DEFAULTS.batch
+    img: int = options.DEFAULTS.img
     hyp: str | None = None
-    optimizer: str = "SGD"
-    device: str = ""  # "" = first GPU if any, else CPU; "cpu"; "0"; "0,1" (DDP)
-    workers: int = 8
-    project: str = "runs/train"
-    name: str = "exp"
+    optimizer: str = options.DEFAULTS.optimizer
+    device: str = options.DEFAULTS.device  # "" = first GPU if any, else CPU; "cpu"; "0"; "0,1" (DDP)
+    workers: int = options.DEFAULTS.workers
+    project: str = options.DEFAULTS.project
+    name: str = options.DEFAULTS.name
     bn_eval: bool = True
     plots: bool = True
     yolov5_dir: str | None = None
@@ -123,114 +125,117 @@ def validate(
             problems.append(Problem("weights", str(e), 1))
     if info is not None:
         info.require_safe("train from it")
-        if info.yaml is None or info.kind != "yolov5":
-            problems.append(
-                Problem(
-                    "weights",
-                    f"{opts.checkpoint}: not a YOLOv5 detection checkpoint with a "
-                    "model YAML; the network cannot be rebuilt for training",
-                    1,
-                )
-            )
-        missing = sorted(n for n in opts.frozen if n not in {p.name for p in info.parameters})
-        if missing:
-            problems.append(
-                Problem(
-                    "plan",
-                    f"{len(missing)} frozen names are not parameters of this checkpoint (first: {missing[0]})",
-                    2,
-                )
-            )
-        if any(p.location is None for p in info.parameters):
-            problems.append(Problem("weights", f"{opts.checkpoint}: some tensors have no stored data", 1))
-
-    yolov5_root: Path | None = None
-    if opts.yolov5_dir:
-        yolov5_root = Path(opts.yolov5_dir).expanduser().resolve()
-        if not (yolov5_root / "train.py").is_file() or not (yolov5_root / "models" / "yolo.py").is_file():
-            problems.append(
-                Problem(
-                    "yolov5_dir",
-                    f"{yolov5_root}: not a clone of ultralytics/yolov5 (train.py and models/yolo.py expected)",
-                )
-            )
+        problems += _checkpoint_problems(opts, info)
+    yolov5_root, root_problems = _yolov5_root(opts.yolov5_dir)
+    problems += root_problems
     data = check_data_yaml(opts.data, yolov5_root)
-    problems.extend(data.problems)
-    if info is not None and data.nc is not None and info.metadata.nc is not None and data.nc != info.metadata.nc:
-        # The output convs are rebuilt for the new class count, so their old weights are dropped.
-        detect = info.layers[-1].prefix if info.layers else None
-        head = sorted(n for n in opts.frozen if detect and n.startswith(detect + "m."))
-        if head:
-            problems.append(
-                Problem(
-                    "plan",
-                    f"the plan freezes the Detect output convs ({head[0]} …), but the "
-                    f"checkpoint has nc={info.metadata.nc} and the data nc={data.nc}: "
-                    "they are re-initialised and cannot stay frozen at their old values",
-                )
-            )
+    problems += data.problems
+    if info is not None:
+        problems += _head_problems(opts.frozen, info, data)
+    step = options.model_image_step(info) if info is not None else options.image_step(())
+    problems += _option_problems(opts, step)
+    resolved, gpus, device_problems = _resolve_device(opts.device, gpu_count or _default_gpu_count)
+    problems += device_problems
+    if why := options.check_batch(opts.batch, max(gpus, 1)):
+        problems.append(Problem("batch", why))
+    return Validation(tuple(problems), info, data, resolved, gpus)
 
-    if opts.epochs < 1:
-        problems.append(Problem("epochs", f"epochs must be 1 or more, got {opts.epochs}"))
-    if opts.img < 32:
-        problems.append(Problem("img", f"image size must be 32 or more, got {opts.img}"))
-    elif opts.img % 32:
+
+def _checkpoint_problems(opts: LaunchOptions, info: ModelInfo) -> list[Problem]:
+    problems = []
+    if info.yaml is None or info.kind != "yolov5":
         problems.append(
             Problem(
-                "img",
-                f"image size {opts.img} is not a multiple of 32 (train.py would round it "
-                f"to {(opts.img + 31) // 32 * 32}); use that",
+                "weights",
+                f"{opts.checkpoint}: not a YOLOv5 detection checkpoint with a "
+                "model YAML; the network cannot be rebuilt for training",
+                1,
             )
         )
-    if opts.workers < 0:
-        problems.append(Problem("workers", f"workers must be 0 or more, got {opts.workers}"))
-    if opts.optimizer not in OPTIMIZERS:
-        problems.append(Problem("optimizer", f"unknown optimizer {opts.optimizer!r}; use {', '.join(OPTIMIZERS)}"))
+    missing = sorted(n for n in opts.frozen if n not in {p.name for p in info.parameters})
+    if missing:
+        problems.append(
+            Problem(
+                "plan", f"{len(missing)} frozen names are not parameters of this checkpoint (first: {missing[0]})", 2
+            )
+        )
+    if any(p.location is None for p in info.parameters):
+        problems.append(Problem("weights", f"{opts.checkpoint}: some tensors have no stored data", 1))
+    return problems
+
+
+def _yolov5_root(yolov5_dir: str | None) -> tuple[Path | None, list[Problem]]:
+    if not yolov5_dir:
+        return None, []
+    root = Path(yolov5_dir).expanduser().resolve()
+    if (root / "train.py").is_file() and (root / "models" / "yolo.py").is_file():
+        return root, []
+    why = f"{root}: not a clone of ultralytics/yolov5 (train.py and models/yolo.py expected)"
+    return root, [Problem("yolov5_dir", why)]
+
+
+def _head_problems(frozen: frozenset[str], info: ModelInfo, data: DataCheck) -> list[Problem]:
+    """A frozen Detect head that train.py re-initialises for another class count cannot stay frozen."""
+    detect = info.detect_layer
+    if detect is None or data.nc is None or info.metadata.nc is None or data.nc == info.metadata.nc:
+        return []
+    head = sorted(n for n in frozen if n.startswith(detect.prefix + "m."))
+    if not head:
+        return []
+    return [
+        Problem(
+            "plan",
+            f"the plan freezes the Detect output convs ({head[0]} …), but the "
+            f"checkpoint has nc={info.metadata.nc} and the data nc={data.nc}: "
+            "they are re-initialised and cannot stay frozen at their old values",
+        )
+    ]
+
+
+def _option_problems(opts: LaunchOptions, step: int) -> list[Problem]:
+    """options' rules, one Problem per field; an image size train.py would change is one too."""
+    checks = (
+        ("epochs", options.check_epochs(opts.epochs)),
+        ("img", options.check_img(opts.img) or options.check_img_as_trained(opts.img, step)),
+        ("workers", options.check_workers(opts.workers)),
+        ("optimizer", options.check_optimizer(opts.optimizer)),
+    )
+    problems = [Problem(f, why) for f, why in checks if why]
     if opts.hyp:
-        problems.extend(_check_hyp(opts.hyp))
+        problems += _check_hyp(opts.hyp)
     if not opts.name or "/" in opts.name:
         problems.append(Problem("name", f"run name {opts.name!r}: give a plain folder name"))
+    return problems
 
-    resolved, gpus = "", 0
-    parsed = parse_device(opts.device)
+
+def _resolve_device(device: str, gpu_count: Callable[[], tuple[int, str]]) -> tuple[str, int, list[Problem]]:
+    """(the device train.py gets, GPUs used, problems): "" picks GPU 0 when there is one, else the CPU."""
+    parsed = parse_device(device)
     if parsed is None:
-        problems.append(Problem("device", f"device {opts.device!r}: use cpu, 0, or 0,1,… (GPU numbers)"))
+        return "", 0, [Problem("device", f"device {device!r}: use cpu, 0, or 0,1,… (GPU numbers)")]
+    kind, idx = parsed
+    if kind == "cpu":
+        return "cpu", 0, []
+    count, why = gpu_count()
+    if kind == "auto":
+        return ("cpu", 0, []) if count == 0 else ("0", 1, [])
+    resolved = ",".join(map(str, idx))
+    if count == 0:
+        why = f"--device {device} asks for CUDA but no GPU is usable ({why or 'none found'})"
+    elif max(idx) >= count:
+        why = f"--device {device}: only {count} GPU(s) visible (0..{count - 1})"
     else:
-        kind, idx = parsed
-        count, why = (0, "") if kind == "cpu" else (gpu_count or _default_gpu_count)()
-        if kind == "cpu" or (kind == "auto" and count == 0):
-            resolved = "cpu"
-        elif kind == "auto":
-            resolved, gpus = "0", 1
-        else:
-            gpus = len(idx)
-            resolved = ",".join(map(str, idx))
-            if count == 0:
-                problems.append(
-                    Problem(
-                        "device",
-                        f"--device {opts.device} asks for CUDA but no GPU is usable ({why or 'none found'})",
-                        EXIT_NO_GPU,
-                    )
-                )
-            elif max(idx) >= count:
-                problems.append(
-                    Problem(
-                        "device",
-                        f"--device {opts.device}: only {count} GPU(s) visible (0..{count - 1})",
-                        EXIT_NO_GPU,
-                    )
-                )
-    if opts.batch < 1:
-        problems.append(Problem("batch", f"batch must be 1 or more, got {opts.batch}"))
-    elif gpus > 1 and opts.batch % gpus:
-        problems.append(
-            Problem(
-                "batch",
-                f"batch {opts.batch} does not divide across {gpus} GPUs (DDP needs a multiple of {gpus})",
-            )
-        )
-    return Validation(tuple(problems), info, data, resolved, gpus)
+        why = ""
+    return resolved, len(idx), [Problem("device", why, EXIT_NO_GPU)] if why else []
+
+
+def _plan_prefixes(info: ModelInfo, frozen: frozenset[str]) -> tuple[str, ...]:
+    """The plan in train.py's prefix terms for the record; () when it has no short form."""
+    try:
+        prefixes = compress(FreezePlan(info, frozen))
+    except PlanError:
+        return ()
+    return tuple(prefixes) if len(prefixes) <= MAX_RECORDED_PREFIXES else ()
 
 
 def _default_gpu_count() -> tuple[int, str]:
@@ -387,7 +392,8 @@ def launch(
             name=opts.name,
             device=v.device,
             gpus=v.gpus,
-            frozen=len(opts.frozen),
+            frozen_tensors=len(opts.frozen),
+            frozen_prefixes=_plan_prefixes(v.info, opts.frozen),
             bn_eval=opts.bn_eval,
             options={k: v_ for k, v_ in asdict(replace(opts, frozen=frozenset())).items() if k not in ("frozen",)}
             | {"CUDA_VISIBLE_DEVICES": os.environ.get("CUDA_VISIBLE_DEVICES")},
@@ -455,16 +461,9 @@ def _test_pause(run_dir: Path, stage: str) -> None:
     pause_point(run_dir, stage)
 
 
-def dumps_command(cmd: list[str] | tuple[str, ...]) -> str:
-    import shlex
-
-    return " ".join(shlex.quote(c) for c in cmd)
-
-
 __all__ = [
     "LaunchOptions",
     "Validation",
-    "dumps_command",
     "launch",
     "parse_device",
     "supervisor_command",

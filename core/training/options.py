@@ -10,6 +10,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from yolofreeze.core.checkpoint.reader import ModelInfo
+
 OPTIMIZERS = ("SGD", "Adam", "AdamW")
 
 
@@ -35,6 +37,7 @@ MAX_BATCH = 4096
 MAX_IMG = 8192
 MAX_EPOCHS = 100_000
 MAX_WORKERS = 256
+MAX_GPUS = 64
 
 
 def image_step(strides: tuple[float, ...], anchor_levels: int = 3) -> int:
@@ -47,6 +50,11 @@ def image_step(strides: tuple[float, ...], anchor_levels: int = 3) -> int:
     if finite:
         return max(int(max(finite)), 32)
     return 64 if anchor_levels > 3 else 32
+
+
+def model_image_step(info: ModelInfo) -> int:
+    """:func:`image_step` for a checkpoint: its stored strides, else its YAML's output levels."""
+    return image_step(info.metadata.stride, info.detection_levels)
 
 
 def effective_img(img: int, step: int) -> int:
@@ -63,8 +71,8 @@ def accumulate(batch: int) -> int:
 def check_batch(batch: int, gpus: int = 1) -> str | None:
     if not 1 <= batch <= MAX_BATCH:
         return f"batch must be 1-{MAX_BATCH}, got {batch}"
-    if not 1 <= gpus <= 64:
-        return f"GPUs must be 1-64, got {gpus}"
+    if not 1 <= gpus <= MAX_GPUS:
+        return f"GPUs must be 1-{MAX_GPUS}, got {gpus}"
     if batch % gpus:
         return f"batch {batch} is not a multiple of {gpus} GPUs (DDP splits the batch evenly)"
     return None
@@ -73,6 +81,18 @@ def check_batch(batch: int, gpus: int = 1) -> str | None:
 def check_img(img: int, step: int = 32) -> str | None:
     if not step <= img <= MAX_IMG:
         return f"image size must be {step}-{MAX_IMG}, got {img}"
+    return None
+
+
+def check_img_as_trained(img: int, step: int) -> str | None:
+    """A size train.py would silently change (rounded up to the grid, or raised to two cells): said
+    before a run starts, so the run trains at the size the user typed and the estimate was for."""
+    trained = effective_img(img, step)
+    if trained != img:
+        return (
+            f"image size {img}: train.py would train at {trained} "
+            f"(a multiple of {step}, at least {2 * step}); use {trained}"
+        )
     return None
 
 

@@ -99,9 +99,12 @@ class RunRecord:
     name: str
     device: str
     gpus: int
-    frozen: int  # parameters the plan freezes
+    frozen_tensors: int  # parameter tensors the plan freezes (frozen.txt names each one)
     bn_eval: bool
     options: dict[str, Any] = field(default_factory=dict)
+    # the plan as train.py-style name prefixes ("model.0.", …, or single names); () in records
+    # written before it existed, or when the list would be too long to keep here
+    frozen_prefixes: tuple[str, ...] = ()
     predicted_reserved: int | None = None  # bytes, torch reserved, from yolofreeze.core.memory
     predicted_nvidia_smi: int | None = None  # bytes, what NVML / nvidia-smi would show
 
@@ -131,10 +134,13 @@ class RunRecord:
                     raise TypeError(f"RunRecord.{name}: no record check for {f.type!r}")  # a bug, not a user error
                 schema[name] = check
         required = frozenset(n for n, f in fields.items() if f.default is MISSING and f.default_factory is MISSING)
+        renamed = {old: new for old, new in _RENAMED.items() if old in data and new not in data}
         try:
-            checked = records.check_fields(data, schema, required - {"run_dir"})
+            checked = records.check_fields(data, schema | _RENAMED_SCHEMA, required - {"run_dir", *renamed.values()})
         except RecordError as e:
             raise RecordError(f"run.json: {e}") from None
+        for old_name, new_name in renamed.items():  # a record from an older version reads as a new one
+            checked[new_name] = checked.pop(old_name)
         if checked["run_id"] != run_dir.name:
             raise RecordError(f"run.json: run_id {checked['run_id']!r} is not its folder's name")
         if checked["pgid"] != checked["pid"]:
@@ -148,6 +154,7 @@ class RunRecord:
                 "recorded: not its supervisor"
             )
         checked["command"] = tuple(checked.get("command", ()))
+        checked["frozen_prefixes"] = tuple(checked.get("frozen_prefixes", ()))
         # where the record actually is, not where it says it is (a moved state dir, a copied record)
         checked["run_dir"] = str(run_dir)
         return RunRecord(**{k: v for k, v in checked.items() if k in fields})
@@ -155,6 +162,12 @@ class RunRecord:
     def save(self) -> None:
         write_json_atomic(self.dir / "run.json", asdict(self))
 
+
+# Fields older records store under another name (read old, write new), and their rules.
+_RENAMED = {"frozen": "frozen_tensors"}
+_RENAMED_SCHEMA: dict[str, records.Checker] = {"frozen": records.COUNT}
+# Far more than a whole-layer plan needs (one per layer); a plan that needs more is in frozen.txt.
+MAX_RECORDED_PREFIXES = 1000
 
 # A supervisor is started and recorded within moments of each other; allow for a slow machine.
 SUPERVISOR_SLACK = 120.0
@@ -176,7 +189,8 @@ _RUN_SCHEMA: dict[str, records.Checker] = {
     "name": records.text(records.MAX_NAME),
     "device": records.text(records.MAX_NAME),
     "gpus": records.integer(0, 4096),
-    "frozen": records.COUNT,
+    "frozen_tensors": records.COUNT,
+    "frozen_prefixes": records.list_of(records.text(records.MAX_PATH), MAX_RECORDED_PREFIXES),
     "bn_eval": records.boolean,
     "options": records.mapping(),
     "predicted_reserved": records.optional(records.BYTES),
@@ -584,37 +598,43 @@ def stop_run(
     if not alive():
         return "none"
     groups = [record.pgid] + ([trainer.pgid] if trainer and trainer.pgid != record.pgid else [])
-
-    def signal_all(sig: signal.Signals) -> bool:
-        sent = False
-        for g in groups:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(g, sig)
-                sent = True
-                if sig != signal.SIGKILL:
-                    os.killpg(g, signal.SIGCONT)  # a SIGSTOPped trainer must run to see the stop
-        return sent
-
     for sig, grace in ((signal.SIGINT, grace_int), (signal.SIGTERM, grace_term)):
-        if not signal_all(sig):
+        if not _signal_groups(groups, sig) or _ended_within(record, alive, grace, sleep):
             return sig.name
-        deadline = time.monotonic() + grace
-        while time.monotonic() < deadline:
-            if not alive():
-                return sig.name
-            if (record.dir / "exit.json").is_file():
-                # the supervisor has recorded the exit and is returning: "stopped" should mean
-                # gone, so give it a moment to leave (the exit record is already safe on disk)
-                leave_by = min(deadline, time.monotonic() + 5.0)
-                while alive() and time.monotonic() < leave_by:
-                    sleep(0.05)
-                return sig.name
-            sleep(0.1)
-    signal_all(signal.SIGKILL)
+    _signal_groups(groups, signal.SIGKILL)
     # The supervisor died with the group, so nobody else will write the exit record.
     if not (record.dir / "exit.json").is_file():
         write_json_atomic(record.dir / "exit.json", {"returncode": -int(signal.SIGKILL), "by": "stop"})
     return "SIGKILL"
+
+
+def _signal_groups(groups: list[int], sig: signal.Signals) -> bool:
+    """``sig`` to each process group; False when none of them exists any more."""
+    sent = False
+    for g in groups:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(g, sig)
+            sent = True
+            if sig != signal.SIGKILL:
+                os.killpg(g, signal.SIGCONT)  # a SIGSTOPped trainer must run to see the stop
+    return sent
+
+
+def _ended_within(record: RunRecord, alive: Callable[[], bool], grace: float, sleep: Callable[[float], None]) -> bool:
+    """Whether the run ends (its processes gone, or its exit recorded) within ``grace`` seconds."""
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        if not alive():
+            return True
+        if (record.dir / "exit.json").is_file():
+            # the supervisor has recorded the exit and is returning: "stopped" should mean
+            # gone, so give it a moment to leave (the exit record is already safe on disk)
+            leave_by = min(deadline, time.monotonic() + 5.0)
+            while alive() and time.monotonic() < leave_by:
+                sleep(0.05)
+            return True
+        sleep(0.1)
+    return False
 
 
 class LogFollower:

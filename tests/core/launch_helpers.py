@@ -64,7 +64,7 @@ def make_record(root: Path, run_id: str, log: str = "", **fields: object) -> Run
         "name": "n",
         "device": "cpu",
         "gpus": 0,
-        "frozen": 3,
+        "frozen_tensors": 3,
         "bn_eval": True,
     }
     values.update(fields)

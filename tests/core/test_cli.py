@@ -37,6 +37,49 @@ def test_inspect_json_matches_reader(yolov5s: Path) -> None:
     assert doc["hostile"] is False
 
 
+@pytest.mark.parametrize(
+    ("name", "strides"),
+    [
+        ("yolov5s.pt", [8, 16, 32]),
+        ("yolov5n6.pt", [8, 16, 32, 64]),  # built from yolov5's P6 YAML: a stride-64 level
+        ("yolov5n-legacy.pt", [8, 16, 32]),  # the pre-1.6 torch container
+        ("yolov5n-state_dict.pt", []),  # a bare state dict does not carry them
+    ],
+)
+def test_inspect_json_shows_the_checkpoints_own_strides(ckpt_dir: Path, name: str, strides: list[int]) -> None:
+    r = run("inspect", "--json", str(ckpt_dir / name))
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["metadata"]["stride"] == strides
+    assert f'"stride":{json.dumps(strides, separators=(",", ":"))}' in r.stdout  # whole numbers, as yolov5 has them
+    text = run("inspect", str(ckpt_dir / name)).stdout
+    if strides:
+        step = max(strides[-1], 32)
+        assert f"strides    {', '.join(map(str, strides))} (image sizes step by {step})" in text
+    else:
+        assert "strides" not in text
+
+
+def test_a_nonsense_stride_tensor_reads_as_no_strides(yolov5s: Path, tmp_path: Path) -> None:
+    """NaN strides would make the JSON invalid and the image-size step meaningless: they read as none."""
+    import struct
+    import zipfile
+
+    bad = tmp_path / "nan-stride.pt"
+    real = struct.pack("<3f", 8, 16, 32)
+    with zipfile.ZipFile(yolov5s) as src, zipfile.ZipFile(bad, "w", zipfile.ZIP_STORED) as dst:
+        hits = 0
+        for item in src.infolist():
+            data = src.read(item)
+            if data == real:
+                data, hits = struct.pack("<3f", float("nan"), 16, float("inf")), hits + 1
+            dst.writestr(item, data)
+    assert hits == 1
+    r = run("inspect", "--json", str(bad))
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout, parse_constant=lambda c: pytest.fail(f"not JSON: {c}"))
+    assert doc["metadata"]["stride"] == [] and doc["total_params"] == 7_235_389
+
+
 @pytest.mark.parametrize("sub", [["inspect"], ["export", "--preset", "backbone", "--format", "json"]])
 def test_inspect_and_export_never_import_torch(yolov5s: Path, sub: list[str]) -> None:
     r = subprocess.run(

@@ -110,6 +110,19 @@ def test_options(yolov5n: Path, data: Path, tmp_path: Path) -> None:
     assert set(fields(v)) == {"img", "epochs", "optimizer", "hyp", "device"}
 
 
+def test_an_image_size_train_py_would_change_is_refused_with_the_size_it_would_use(
+    yolov5n: Path, ckpt_dir: Path, data: Path
+) -> None:
+    """The grid is the checkpoint's own largest stride, and two cells are train.py's floor."""
+    problems = {p.field: p.message for p in validate(opts(yolov5n, data, img=32), NO_GPU).problems}
+    assert "train.py would train at 64" in problems["img"] and problems["img"].endswith("use 64")
+    assert validate(opts(yolov5n, data, img=96), NO_GPU).ok
+    p6 = ckpt_dir / "yolov5n6.pt"  # strides 8 … 64: 96 is not a multiple of its grid
+    problems = {p.field: p.message for p in validate(opts(p6, data, img=96), NO_GPU).problems}
+    assert problems["img"].endswith("use 128")
+    assert "img" not in {p.field for p in validate(opts(p6, data, img=128), NO_GPU).problems}
+
+
 def test_plan_names_must_exist(yolov5n: Path, data: Path) -> None:
     v = validate(opts(yolov5n, data, frozen=frozenset({"model.99.conv.weight"})), NO_GPU)
     assert fields(v) == ["plan"]

@@ -21,7 +21,7 @@ from tests.core.launch_helpers import fast_options, wait_end
 from yolofreeze.core.checkpoint.reader import read_checkpoint
 from yolofreeze.core.plan.freeze import FreezePlan, preset
 from yolofreeze.core.training.dataset import make_dataset
-from yolofreeze.core.training.runs import find_run, read_json, read_results
+from yolofreeze.core.training.runs import RunRecord, find_run, read_json, read_results
 from yolofreeze.core.training.verify import tensor_array
 from yolofreeze.tui.commands.attach import follow_plain
 
@@ -161,6 +161,10 @@ def test_real_crash_is_classified_with_its_last_lines(yolov5n: Path, data: Path,
         fast_options(yolov5n, data, preset(info, "backbone").frozen, tmp_path / "p", hyp=str(hyp)),
         state=tmp_path / "state",
     )
+    # the record says what was frozen: the count and the plan in train.py's prefix terms
+    saved = RunRecord.load(rec.dir)
+    assert saved.frozen_tensors == len(preset(info, "backbone").frozen)
+    assert saved.frozen_prefixes == tuple(f"model.{i}." for i in range(10))
     st = wait_end(rec)
     assert st.state == "crashed" and st.exit_code == 1
     assert "KeyError" in st.detail

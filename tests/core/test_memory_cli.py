@@ -41,9 +41,9 @@ def test_json_carries_both_breakdowns_and_the_saving(yolov5n: Path, capsys: pyte
 @pytest.mark.parametrize(
     ("extra", "words"),
     [
-        (["--batch", "15", "--gpus", "2"], "multiple of --gpus"),
+        (["--batch", "15", "--gpus", "2"], "batch 15 is not a multiple of 2 GPUs"),
         (["--batch", "0"], "batch must be 1 or more"),
-        (["--batch", "16", "--optimizer", "Lion"], "unknown optimizer"),
+        (["--batch", "16", "--optimizer", "Lion"], "invalid choice: 'Lion'"),
         (["--batch", "16", "--gpu-mem", "0"], "--gpu-mem"),
     ],
 )
@@ -67,3 +67,31 @@ def test_checkpoint_without_yaml_is_an_error_not_a_traceback(
     err = capsys.readouterr().err
     assert rc == 1
     assert "YAML" in err and "Traceback" not in err
+
+
+def _estimate_json(path: Path, img: int, capsys: pytest.CaptureFixture[str]) -> dict[str, object]:
+    rc = main(["estimate", str(path), "--preset", "backbone", "--batch", "8", "--img", str(img), "--json"])
+    assert rc == 0
+    data: dict[str, object] = json.loads(capsys.readouterr().out)
+    return data
+
+
+def test_a_size_below_two_grid_cells_is_estimated_at_the_size_train_py_uses(
+    yolov5n: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """train.py trains --img 32 on a stride-32 model at 64 (its floor of two grid cells): the
+    estimate is the 64 px one, and the table says it was rounded up."""
+    at_32, at_64, at_96 = (_estimate_json(yolov5n, img, capsys) for img in (32, 64, 96))
+    assert at_32["effective_img"] == 64
+    assert at_32["plan"] == at_64["plan"] and at_32["baseline"] == at_64["baseline"]
+    assert at_96["plan"] != at_64["plan"]  # the size does reach the figures
+    rc = main(["estimate", str(yolov5n), "--preset", "backbone", "--batch", "8", "--img", "32"])
+    assert rc == 0
+    assert "img 64 (rounded up from 32)" in capsys.readouterr().out
+
+
+def test_a_p6_model_rounds_to_its_stride_64_grid(ckpt_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The grid comes from the checkpoint's own strides (8 … 64 for P6): 600 trains at 640, 64 at 128."""
+    p6 = ckpt_dir / "yolov5n6.pt"
+    assert _estimate_json(p6, 600, capsys)["effective_img"] == 640
+    assert _estimate_json(p6, 64, capsys)["effective_img"] == 128

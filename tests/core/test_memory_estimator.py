@@ -80,10 +80,10 @@ def test_ddp_splits_the_batch_and_adds_gradient_buckets(yolov5n: Path) -> None:
 @pytest.mark.parametrize(
     ("config", "words"),
     [
-        (TrainConfig(batch=15, gpus=2), "multiple of --gpus"),
-        (TrainConfig(batch=0), "batch must be 1 or more"),
-        (TrainConfig(optimizer="Lion"), "unknown optimizer"),
-        (TrainConfig(gpus=0), "gpus must be 1 or more"),
+        (TrainConfig(batch=15, gpus=2), "batch 15 is not a multiple of 2 GPUs"),
+        (TrainConfig(batch=0), "batch must be 1-4096, got 0"),
+        (TrainConfig(optimizer="Lion"), "unknown optimizer 'Lion'"),
+        (TrainConfig(gpus=0), "GPUs must be 1-64, got 0"),
     ],
 )
 def test_bad_options_are_usage_errors(yolov5n: Path, config: TrainConfig, words: str) -> None:

@@ -45,3 +45,28 @@ def test_rules_name_the_valid_range() -> None:
     assert options.check_img(64, step=64) is None
     assert options.check_epochs(0) is not None and options.check_workers(-1) is not None
     assert options.check_optimizer("sgd") is not None and options.check_optimizer("AdamW") is None
+
+
+def test_a_size_train_py_would_change_names_the_size_it_would_use() -> None:
+    assert options.check_img_as_trained(640, 32) is None and options.check_img_as_trained(640, 64) is None
+    assert options.check_img_as_trained(32, 32) == (
+        "image size 32: train.py would train at 64 (a multiple of 32, at least 64); use 64"
+    )
+    assert (options.check_img_as_trained(600, 64) or "").endswith("use 640")
+
+
+def test_the_step_comes_from_the_checkpoints_own_strides(yolov5s: Path, ckpt_dir: Path) -> None:
+    from yolofreeze.core.checkpoint.reader import read_checkpoint
+
+    assert options.model_image_step(read_checkpoint(yolov5s)) == 32
+    p6 = read_checkpoint(ckpt_dir / "yolov5n6.pt")
+    assert p6.metadata.stride == (8, 16, 32, 64) and options.model_image_step(p6) == 64
+    bare = read_checkpoint(ckpt_dir / "yolov5n-state_dict.pt")  # no strides stored: the P5 default
+    assert bare.metadata.stride == () and options.model_image_step(bare) == 32
+
+
+def test_every_optimizer_has_a_state_size() -> None:
+    from yolofreeze.core.memory.analytic import state_bytes
+
+    sizes = {o: state_bytes(10, 10, o).optimizer for o in options.OPTIMIZERS}
+    assert sizes == {"SGD": 40, "Adam": 80, "AdamW": 80}

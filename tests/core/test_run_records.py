@@ -89,7 +89,11 @@ FIELD_CASES: list[tuple[str, Callable[[Path], None], str]] = [
     ("string command", _edit_run_json(command="python train.py"), "command is 'python train.py' (text)"),
     ("numeric log path", _edit_run_json(log=5), "log is 5 (an integer), expected text"),
     ("string flag", _edit_run_json(bn_eval="yes"), "bn_eval is 'yes' (text), expected true or false"),
-    ("fractional count", _edit_run_json(frozen=1.5), "frozen is 1.5 (a number), expected a whole number"),
+    (
+        "fractional count",
+        _edit_run_json(frozen_tensors=1.5),
+        "frozen_tensors is 1.5 (a number), expected a whole number",
+    ),
     ("overlong name", _edit_run_json(name="n" * 100000), "name is 100000 characters long"),
     ("escape sequence", _edit_run_json(device="\x1b]0;owned\x07"), "which holds control characters"),
     ("foreign process group", _edit_run_json(pgid=1), "pgid 1 is not the supervisor's pid"),
@@ -259,6 +263,26 @@ def test_fresh_run_with_no_process_yet_is_readable(tmp_path: Path) -> None:
     make_record(tmp_path, GOOD, pid_create_time=0.0)
     (entry,) = scan_runs(tmp_path)
     assert isinstance(entry, RunRecord) and entry.run_id == GOOD
+
+
+def test_a_record_from_before_frozen_tensors_still_reads(tmp_path: Path) -> None:
+    """Older versions stored the frozen-tensor count as ``frozen``: it reads as frozen_tensors, and
+    a save writes the new name only."""
+    rec = make_record(tmp_path, GOOD, frozen_tensors=37, frozen_prefixes=("model.0.", "model.1."))
+    assert RunRecord.load(rec.dir).frozen_prefixes == ("model.0.", "model.1.")
+    data = json.loads((rec.dir / "run.json").read_text())
+    data["frozen"] = data.pop("frozen_tensors")
+    del data["frozen_prefixes"]
+    (rec.dir / "run.json").write_text(json.dumps(data))
+    old = RunRecord.load(rec.dir)
+    assert (old.frozen_tensors, old.frozen_prefixes) == (37, ())
+    old.save()
+    saved = json.loads((rec.dir / "run.json").read_text())
+    assert saved["frozen_tensors"] == 37 and "frozen" not in saved
+    data["frozen"] = 1.5  # the old name keeps its rule, and the message names the key in the file
+    (rec.dir / "run.json").write_text(json.dumps(data))
+    with pytest.raises(RunRecordError, match=r"frozen is 1\.5"):
+        RunRecord.load(rec.dir)
 
 
 def test_progress_fields_are_checked(tmp_path: Path) -> None:

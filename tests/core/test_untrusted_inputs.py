@@ -330,7 +330,7 @@ def test_odd_label_values_are_a_problem_not_a_traceback(tmp_path: Path) -> None:
         (["--gpu-mem", "1e400"], "--gpu-mem must be more than 0"),
         (["--gpu-mem", "lots"], "--gpu-mem must be a number"),
         (["--batch", "0"], "batch must be 1 or more, got 0"),
-        (["--batch", "9" * 40], "batch must be at most 65,536"),
+        (["--batch", "9" * 40], "batch must be at most 4,096"),
         (["--img", "-1"], "image size must be 32 or more, got -1"),
         (["--gpus", "0"], "gpus must be 1 or more"),
     ],

@@ -30,7 +30,7 @@ def record(root: Path, run_id: str, pid: int, created: float, log: str, **kw: ob
         pid_create_time=created,
         device="0",
         gpus=1,
-        frozen=99,
+        frozen_tensors=99,
         predicted_reserved=3 << 30,
         predicted_nvidia_smi=4 << 30,
         **kw,
@@ -110,8 +110,8 @@ async def test_live_run_with_recorded_nvml_then_stop(tmp_path: Path, sleeper: su
         assert "util 97%" in fields and "fan N/A" in fields and "SM 1980 MHz" in fields
         assert "NVIDIA H100" in str(app.screen.query_one(".gpu-title").render())
         mem = str(app.screen.query_one("#memory-compare").render())
-        assert "predicted: torch reserved 3.0 GiB, NVML used 4.0 GiB" in mem
-        assert "observed: torch reserved 3.0 GiB" in mem and "NVML used by this run 3.0 GiB" in mem
+        assert "predicted: torch reserved 3.0 GiB, nvidia-smi 4.0 GiB" in mem
+        assert "observed: torch reserved 3.0 GiB" in mem and "nvidia-smi for this run 3.0 GiB" in mem
         prog = str(app.screen.query_one("#progress-text").render())
         assert "epoch 2/10" in prog and "batch 5/10" in prog and "ETA 02:5" in prog  # 30 s for 15 % done
         assert "yolofreeze: supervisor starting" in "\n".join(app.screen.query_one("#log").lines)

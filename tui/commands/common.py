@@ -46,8 +46,6 @@ def positive_number(what: str, hi: float) -> Callable[[str], float]:
 
 
 # Far beyond any real run, small enough that the estimate's arithmetic and search stay instant.
-MAX_BATCH = 65_536
-MAX_IMG = 16_384
 MAX_GPU_GIB = 65_536.0
 
 

@@ -12,13 +12,11 @@ import os
 from dataclasses import asdict
 
 from yolofreeze.core.errors import EXIT_OK, UsageError
-from yolofreeze.core.memory.analytic import OPTIMIZERS
 from yolofreeze.core.memory.estimator import MemoryEstimate, TrainConfig, effective_img, estimate_memory, max_batch
 from yolofreeze.core.monitoring.nvml import gpu_total_memory
+from yolofreeze.core.training import options
 from yolofreeze.tui.commands.common import (
-    MAX_BATCH,
     MAX_GPU_GIB,
-    MAX_IMG,
     add_checkpoint_argument,
     add_plan_arguments,
     open_checkpoint,
@@ -47,33 +45,40 @@ _ROWS = (
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_checkpoint_argument(p)
     add_plan_arguments(p)
+    d = options.DEFAULTS
     p.add_argument(
         "--batch",
-        type=whole_number("batch", 1, MAX_BATCH),
+        type=whole_number("batch", 1, options.MAX_BATCH),
         required=True,
         metavar="B",
         help="total batch size (train.py --batch-size)",
     )
     p.add_argument(
         "--img",
-        type=whole_number("image size", 32, MAX_IMG),
+        type=whole_number("image size", 32, options.MAX_IMG),
         required=True,
         metavar="S",
-        help="training image size in pixels",
+        help="training image size in pixels (rounded up as train.py does)",
     )
-    p.add_argument("--optimizer", default="SGD", metavar="O", help=f"{', '.join(OPTIMIZERS)} (default: SGD)")
+    p.add_argument(
+        "--optimizer",
+        choices=options.OPTIMIZERS,
+        default=d.optimizer,
+        metavar="O",
+        help=f"{', '.join(options.OPTIMIZERS)} (default: {d.optimizer})",
+    )
     p.add_argument(
         "--amp",
         action=argparse.BooleanOptionalAction,
-        default=True,
-        help="mixed precision, as train.py uses on CUDA (default: on)",
+        default=d.amp,
+        help=f"mixed precision, as train.py uses on CUDA (default: {'on' if d.amp else 'off'})",
     )
     p.add_argument(
         "--gpus",
-        type=whole_number("gpus", 1, 1024),
-        default=1,
+        type=whole_number("gpus", 1, options.MAX_GPUS),
+        default=d.gpus,
         metavar="N",
-        help="GPUs for DDP; each gets batch / N (default: 1)",
+        help=f"GPUs for DDP; each gets batch / N (default: {d.gpus})",
     )
     p.add_argument(
         "--gpu-mem",

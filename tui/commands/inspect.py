@@ -16,6 +16,7 @@ from typing import Any
 
 from yolofreeze.core.checkpoint.reader import ModelInfo
 from yolofreeze.core.errors import EXIT_HOSTILE, EXIT_OK
+from yolofreeze.core.training.options import model_image_step
 from yolofreeze.tui.commands.common import add_checkpoint_argument, open_checkpoint
 from yolofreeze.tui.format import human_bytes, human_count, safe_text
 
@@ -105,6 +106,8 @@ def print_summary(info: ModelInfo) -> None:
         shown = ", ".join(esc(x) for x in m.names[:6])
         names = f": {shown}{' …' if len(m.names) > 6 else ''}" if m.names else ""
         out.write(f"classes    {_num(m.nc)}{names}\n")
+    if m.stride:
+        out.write(f"strides    {', '.join(_num(x) for x in m.stride)} (image sizes step by {model_image_step(info)})\n")
     if m.epoch is not None:
         out.write(f"epoch      {_num(m.epoch)}{' (stripped)' if m.epoch == -1 else ''}\n")
     for w in info.warnings:

@@ -51,14 +51,15 @@ def _line(rec: RunRecord, as_json: bool) -> str:
                 "save_dir": st.save_dir,
                 "pid": rec.pid,
                 "device": rec.device,
-                "frozen": rec.frozen,
+                "frozen_tensors": rec.frozen_tensors,
+                "frozen_prefixes": list(rec.frozen_prefixes),
                 "checkpoint": rec.checkpoint,
             }
         )
     when = time.strftime("%Y-%m-%d %H:%M", time.localtime(rec.created))
     return (
         f"{rec.run_id:<34} {when}  {st.state:<9} epoch {epoch:<7} device {rec.device:<5} "
-        f"frozen {rec.frozen:<4} {st.save_dir or '-'}"
+        f"frozen {rec.frozen_tensors:<4} {st.save_dir or '-'}"
     )
 
 

@@ -15,11 +15,10 @@ import time
 from typing import TextIO
 
 from yolofreeze.core.errors import EXIT_OK, EXIT_TRAINING_FAILED
-from yolofreeze.core.training.launch import OPTIMIZERS, LaunchOptions, launch, validate
+from yolofreeze.core.training import options
+from yolofreeze.core.training.launch import LaunchOptions, launch, validate
 from yolofreeze.core.training.runs import RunRecord, RunStatus, run_status, stop_run
 from yolofreeze.tui.commands.common import (
-    MAX_BATCH,
-    MAX_IMG,
     add_checkpoint_argument,
     add_plan_arguments,
     checkpoint_path,
@@ -35,31 +34,40 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_checkpoint_argument(p)
     add_plan_arguments(p)
     p.add_argument("--data", required=True, metavar="D.yaml", help="dataset YAML (train/val/names)")
+    d = options.DEFAULTS
     p.add_argument(
-        "--epochs", type=whole_number("epochs", 1, 100_000), default=100, help="training epochs (default 100)"
+        "--epochs",
+        type=whole_number("epochs", 1, options.MAX_EPOCHS),
+        default=d.epochs,
+        help=f"training epochs (default {d.epochs})",
     )
     p.add_argument(
         "--batch",
         "--batch-size",
-        type=whole_number("batch", 1, MAX_BATCH),
-        default=16,
-        help="total batch size (default 16)",
+        type=whole_number("batch", 1, options.MAX_BATCH),
+        default=d.batch,
+        help=f"total batch size (default {d.batch})",
     )
     p.add_argument(
         "--img",
         "--imgsz",
-        type=whole_number("image size", 32, MAX_IMG),
-        default=640,
-        help="image size in pixels (default 640)",
+        type=whole_number("image size", 32, options.MAX_IMG),
+        default=d.img,
+        help=f"image size in pixels, a multiple of the model's largest stride (default {d.img})",
     )
     p.add_argument("--hyp", metavar="FILE", help="hyperparameter YAML (default: yolov5's hyp.scratch-low)")
-    p.add_argument("--optimizer", choices=OPTIMIZERS, default="SGD")
-    p.add_argument("--device", default="", help="cpu, 0, or 0,1,… (several GPUs run DDP); default: GPU 0 if any")
     p.add_argument(
-        "--workers", type=whole_number("workers", 0, 1024), default=8, help="dataloader workers per process (default 8)"
+        "--optimizer", choices=options.OPTIMIZERS, default=d.optimizer, help=f"optimizer (default {d.optimizer})"
     )
-    p.add_argument("--project", default="runs/train", help="parent folder of the run's save dir")
-    p.add_argument("--name", default="exp", help="run name (yolov5 adds 2, 3, … if taken)")
+    p.add_argument("--device", default=d.device, help="cpu, 0, or 0,1,… (several GPUs run DDP); default: GPU 0 if any")
+    p.add_argument(
+        "--workers",
+        type=whole_number("workers", 0, options.MAX_WORKERS),
+        default=d.workers,
+        help=f"dataloader workers per process (default {d.workers})",
+    )
+    p.add_argument("--project", default=d.project, help=f"parent folder of the run's save dir (default {d.project})")
+    p.add_argument("--name", default=d.name, help=f"run name (yolov5 adds 2, 3, … if taken; default {d.name})")
     p.add_argument("--detach", action="store_true", help="start and return; follow later with `attach`")
     p.add_argument("--yolov5-dir", metavar="DIR", help="use a clone of ultralytics/yolov5 instead of the pip package")
     p.add_argument(

@@ -20,7 +20,8 @@ from textual.widgets import Button, Footer, Input, Label, Select, Static, Switch
 from yolofreeze.core.checkpoint.reader import ModelInfo
 from yolofreeze.core.plan.freeze import FreezePlan
 from yolofreeze.core.training.dataset import Problem
-from yolofreeze.core.training.launch import OPTIMIZERS, LaunchOptions, Validation, launch, validate
+from yolofreeze.core.training.launch import LaunchOptions, Validation, launch, validate
+from yolofreeze.core.training.options import DEFAULTS, OPTIMIZERS
 from yolofreeze.core.training.runs import RunRecord
 from yolofreeze.tui.deps import AppDeps
 from yolofreeze.tui.format import human_bytes
@@ -28,14 +29,14 @@ from yolofreeze.tui.format import human_bytes
 # (field, label, default, placeholder)
 TEXT_FIELDS = (
     ("data", "data YAML", "", "path/to/data.yaml (or press 'Demo data')"),
-    ("epochs", "epochs", "100", ""),
-    ("batch", "batch (total)", "16", ""),
-    ("img", "image size", "640", ""),
-    ("device", "device", "", "empty = GPU 0 if any, else CPU; cpu; 0; 0,1 (DDP)"),
-    ("workers", "dataloader workers", "8", ""),
+    ("epochs", "epochs", str(DEFAULTS.epochs), ""),
+    ("batch", "batch (total)", str(DEFAULTS.batch), ""),
+    ("img", "image size", str(DEFAULTS.img), ""),
+    ("device", "device", DEFAULTS.device, "empty = GPU 0 if any, else CPU; cpu; 0; 0,1 (DDP)"),
+    ("workers", "dataloader workers", str(DEFAULTS.workers), ""),
     ("hyp", "hyperparameters YAML", "", "empty = yolov5's hyp.scratch-low"),
-    ("project", "project folder", "runs/train", ""),
-    ("name", "run name", "exp", ""),
+    ("project", "project folder", DEFAULTS.project, ""),
+    ("name", "run name", DEFAULTS.name, ""),
     ("yolov5_dir", "yolov5 clone", "", "empty = the yolov5 pip package"),
 )
 INT_FIELDS = ("epochs", "batch", "img", "workers")
@@ -98,7 +99,7 @@ class LaunchScreen(Screen[None]):
                     yield Input(default, placeholder=placeholder, id=f"in-{fid}")
                 yield Static("", id=f"err-{fid}", classes="field-error")
             yield Label("optimizer", classes="field-label")
-            yield Select([(o, o) for o in OPTIMIZERS], value="SGD", allow_blank=False, id="in-optimizer")
+            yield Select([(o, o) for o in OPTIMIZERS], value=DEFAULTS.optimizer, allow_blank=False, id="in-optimizer")
             yield Static("", id="err-optimizer", classes="field-error")
             yield Label(
                 "BatchNorm policy: frozen BN layers stay in eval mode (running stats fixed)", classes="field-label"
@@ -149,7 +150,7 @@ class LaunchScreen(Screen[None]):
             optimizer=str(self.query_one("#in-optimizer", Select).value),
             device=values["device"],
             workers=ints["workers"],
-            project=values["project"] or "runs/train",
+            project=values["project"] or DEFAULTS.project,
             name=values["name"],
             bn_eval=self.query_one("#in-bn-eval", Switch).value,
             plots=self.query_one("#in-plots", Switch).value,

@@ -142,7 +142,7 @@ class MonitorScreen(Screen[None]):
             return
         r = self.record
         self.query_one("#monitor-title", Static).update(
-            f"run {r.run_id} — {r.frozen} parameters frozen, device {r.device}, BatchNorm policy "
+            f"run {r.run_id} — {r.frozen_tensors} parameter tensors frozen, device {r.device}, BatchNorm policy "
             f"{'on (frozen BN in eval)' if r.bn_eval else 'off'} — log {r.log}"
         )
         self._show_memory()

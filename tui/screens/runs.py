@@ -76,7 +76,7 @@ class RunsScreen(Screen[None]):
                 st.state,
                 epoch,
                 r.device,
-                str(r.frozen),
+                str(r.frozen_tensors),
                 st.save_dir or "-",
             ]
             table.add_row(*(Text(c) for c in cells), key=r.run_id)

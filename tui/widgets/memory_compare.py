@@ -20,18 +20,18 @@ class MemoryCompare(Static):
     def show(
         self,
         predicted_reserved: int | None,
-        predicted_smi: int | None,
+        predicted_nvidia_smi: int | None,
         torch_reserved: int | None,
         torch_max_reserved: int | None,
         nvml_run: int | None,
     ) -> None:
         pred = (
-            f"predicted: torch reserved {_b(predicted_reserved)}, NVML used {_b(predicted_smi)}"
-            if predicted_reserved is not None or predicted_smi is not None
+            f"predicted: torch reserved {_b(predicted_reserved)}, nvidia-smi {_b(predicted_nvidia_smi)}"
+            if predicted_reserved is not None or predicted_nvidia_smi is not None
             else "predicted: none given at launch"
         )
         seen = (
             f"observed: torch reserved {_b(torch_reserved)} (peak {_b(torch_max_reserved)}, "
-            f"yolov5's GPU_mem), NVML used by this run {_b(nvml_run)}"
+            f"yolov5's GPU_mem), nvidia-smi for this run {_b(nvml_run)}"
         )
         set_text(self, f"GPU memory per GPU — {pred}\n{seen}")
