@@ -5,8 +5,9 @@
 names. Containers: torch zip files (any top-level folder), torch's legacy format, safetensors.
 
 The steps import downwards only: this module reads a container into a ``RawCheckpoint``,
-``interpret`` turns that into a ``ModelInfo``, and both take their types from ``model``. The
-model types are re-exported here, so ``from ...checkpoint.reader import ModelInfo`` keeps working.
+``interpret`` turns that into a ``ModelInfo``, and both take their types from ``model`` and
+tensor bytes from ``storage``. The model types and ``read_tensor_bytes`` are re-exported here, so
+``from ...checkpoint.reader import ModelInfo, read_tensor_bytes`` keeps working.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ from yolofreeze.core.checkpoint.safepickle import (
     scan_pickle,
     storage_type_of,
 )
+from yolofreeze.core.checkpoint.storage import READ_ERRORS, read_tensor_bytes
 from yolofreeze.core.errors import CheckpointError, HostileCheckpointError
 from yolofreeze.core.safeio import UnsafePathError, open_regular
 
@@ -127,7 +129,7 @@ def read_checkpoint(path: str | os.PathLike[str]) -> ModelInfo:
         raise CheckpointError(f"{p}: nesting too deep to be a model checkpoint") from None
     except MemoryError:
         raise CheckpointError(f"{p}: structure too large to read safely") from None
-    except _READ_ERRORS as e:
+    except READ_ERRORS as e:
         if seen.suspicious:
             names = ", ".join(list(seen.suspicious)[:5])
             raise HostileCheckpointError(
@@ -152,27 +154,6 @@ def _open_checkpoint(p: Path) -> BinaryIO:
         raise CheckpointError(f"{p}: {_DIR_MESSAGE}") from None
     except OSError as e:
         raise CheckpointError(f"{p}: cannot read: {e.strerror or e}") from None
-
-
-# What damaged or hostile bytes make the parsers raise (zipfile: encrypted entries raise
-# RuntimeError, unknown methods NotImplementedError; zlib/lzma/bz2 their own errors).
-_READ_ERRORS: tuple[type[BaseException], ...] = (
-    pickle.UnpicklingError,
-    EOFError,
-    ValueError,
-    TypeError,
-    KeyError,
-    IndexError,
-    AttributeError,
-    struct.error,
-    zipfile.BadZipFile,
-    UnicodeDecodeError,
-    OverflowError,
-    zlib.error,
-    lzma.LZMAError,
-    NotImplementedError,
-    RuntimeError,
-)
 
 
 def _short(e: BaseException) -> str:
@@ -256,7 +237,7 @@ def _read_zip(p: Path, f: BinaryIO, seen: _Seen) -> RawCheckpoint:
         for name in [n for n in infos if n.endswith(".pkl") and n not in pkls[:1]]:
             blob = _read_member(p, zf, infos[name], MAX_PICKLE_BYTES - seen.pickle_bytes)
             seen.pickle_bytes += len(blob)
-            with contextlib.suppress(PickleScanError, RecursionError, MemoryError, *_READ_ERRORS):
+            with contextlib.suppress(PickleScanError, RecursionError, MemoryError, *READ_ERRORS):
                 seen.scan(blob, _lenient_lookup)
         if not pkls:
             if any(n.endswith("constants.pkl") for n in infos):
@@ -402,23 +383,6 @@ def _read_safetensors(p: Path, f: BinaryIO, hlen: int, size: int) -> RawCheckpoi
         flat[name] = TensorMeta(st, 0, tuple(shape), tuple(reversed(strides)), dtype)
         locations[name] = (None, base + start, end - start)
     return RawCheckpoint(None, [], [], "safetensors", flat=flat, locations=locations)
-
-
-def read_tensor_bytes(path: str | os.PathLike[str], t: TensorInfo) -> bytes:
-    """The raw bytes of a tensor's whole storage (the caller applies offset and stride)."""
-    if t.location is None:
-        raise CheckpointError(f"{path}: tensor {t.name} has no stored data")
-    loc = t.location
-    with open_regular(path) as f:
-        if loc.member is not None:
-            with zipfile.ZipFile(f) as zf, zf.open(loc.member) as fh:
-                data = fh.read(loc.storage_nbytes)
-        else:
-            f.seek(loc.data_start)
-            data = f.read(loc.storage_nbytes)
-    if len(data) != loc.storage_nbytes:
-        raise CheckpointError(f"{path}: tensor {t.name} is truncated")
-    return data
 
 
 __all__ = [
