@@ -35,7 +35,7 @@ CKPT_DIR = ROOT / ".cache" / "bench-ckpt"
 
 def checkpoint(name: str) -> Path:
     """A freshly initialised yolov5 checkpoint (no download), built once."""
-    from yolofreeze.core.demo import build_checkpoint
+    from yolofreeze.core.training.child.build import build_checkpoint
 
     path = CKPT_DIR / f"{name}.pt"
     if not path.exists():

@@ -1,6 +1,6 @@
 """Shared fixtures: real checkpoints written by tests/make_checkpoints.py, cached between runs.
 
-The cache key is the generator's own source, so editing the generator rebuilds the files.
+The cache key is the source of the generator and of the builder it calls, so editing either rebuilds the files.
 """
 
 from __future__ import annotations
@@ -21,10 +21,11 @@ quiet_env()
 
 ROOT = Path(__file__).resolve().parents[1]
 GENERATOR = ROOT / "tests" / "make_checkpoints.py"
+BUILDER = ROOT / "core" / "training" / "child" / "build.py"  # the generator builds its models with it
 
 
 def _cache_dir() -> Path:
-    key = hashlib.sha256(GENERATOR.read_bytes() + (ROOT / "core" / "demo.py").read_bytes()).hexdigest()[:12]
+    key = hashlib.sha256(GENERATOR.read_bytes() + BUILDER.read_bytes()).hexdigest()[:12]
     return ROOT / ".cache" / f"test-checkpoints-{key}"
 
 

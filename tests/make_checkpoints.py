@@ -31,8 +31,8 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from yolofreeze.core.demo import build_checkpoint, model_yaml_path
 from yolofreeze.core.thirdparty import quiet_env
+from yolofreeze.core.training.child.build import build_checkpoint, model_yaml_path
 
 quiet_env()  # every yolov5/ultralytics import below: no banner, nothing in the user's home
 

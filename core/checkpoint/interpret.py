@@ -11,33 +11,39 @@ import math
 import struct
 from itertools import islice
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from yolofreeze.core.checkpoint.reader import (
-    _BUFFER_SUFFIXES,
-    _READ_ERRORS,
+from yolofreeze.core.checkpoint.model import (
     LayerInfo,
     Metadata,
     ModelInfo,
     ModuleNode,
+    RawCheckpoint,
     TensorInfo,
-    read_tensor_bytes,
-    tensor_info,
+    TensorLocation,
 )
 from yolofreeze.core.checkpoint.safepickle import NumpyValue, Stub, TensorMeta
+from yolofreeze.core.checkpoint.storage import READ_ERRORS, read_tensor_bytes
 from yolofreeze.core.checkpoint.yamlgate import YamlProblem, check_model_yaml
 from yolofreeze.core.errors import CheckpointError
-
-if TYPE_CHECKING:
-    from yolofreeze.core.checkpoint.reader import _Raw
 
 MAX_MODULES = 200_000
 MAX_DEPTH = 64  # real yolov5/ultralytics modules nest 6 deep; names deeper than this are refused
 _PLAIN_BUDGET = 20_000
 _MAX_LAYER_DIGITS = 9
+# a bare state dict does not say which tensors are buffers; these names are (BatchNorm, Detect)
+BUFFER_SUFFIXES = ("running_mean", "running_var", "num_batches_tracked", "anchors", "anchor_grid")
 
 
-def extract_model(p: Path, size: int, raw: _Raw, warnings: list[str]) -> ModelInfo:
+def tensor_info(name: str, t: TensorMeta, raw_locations: dict[str, tuple[str | None, int, int]]) -> TensorInfo:
+    loc = None
+    if t.storage is not None and t.storage.key in raw_locations:
+        member, start, nbytes = raw_locations[t.storage.key]
+        loc = TensorLocation(member, start, nbytes, t.storage.dtype, t.offset, t.stride)
+    return TensorInfo(name, t.shape, t.dtype, t.numel, t.nbytes, loc)
+
+
+def extract_model(p: Path, size: int, raw: RawCheckpoint, warnings: list[str]) -> ModelInfo:
     if raw.flat is not None:
         return _from_state_dict(p, size, raw, raw.flat, "state_dict", {}, warnings)
     root = raw.root
@@ -104,7 +110,7 @@ def _kind(qual: str, yaml: dict[str, Any] | None) -> str:
     return "unknown"
 
 
-def _walk(p: Path, net: Stub, raw: _Raw) -> tuple[list[ModuleNode], list[TensorInfo], list[TensorInfo]]:
+def _walk(p: Path, net: Stub, raw: RawCheckpoint) -> tuple[list[ModuleNode], list[TensorInfo], list[TensorInfo]]:
     modules: list[ModuleNode] = []
     params: list[TensorInfo] = []
     buffers: list[TensorInfo] = []
@@ -158,7 +164,7 @@ def _items(d: Any) -> list[tuple[Any, Any]]:
 def _from_state_dict(
     p: Path,
     size: int,
-    raw: _Raw,
+    raw: RawCheckpoint,
     flat: dict[str, TensorMeta],
     source: str,
     top: dict[str, Any],
@@ -168,7 +174,7 @@ def _from_state_dict(
     buffers: list[TensorInfo] = []
     for name, meta in flat.items():
         info = tensor_info(name, meta, raw.locations)
-        (buffers if name.rsplit(".", 1)[-1] in _BUFFER_SUFFIXES else params).append(info)
+        (buffers if name.rsplit(".", 1)[-1] in BUFFER_SUFFIXES else params).append(info)
     # Rebuild the module tree from dotted names; types are unknown in a bare state dict.
     # Prefixes are built incrementally (each from its parent), never by re-joining the parts:
     # linear in the name's length, with the depth bounded as for pickled modules.
@@ -259,10 +265,10 @@ def _layers(modules: list[ModuleNode], yaml: dict[str, Any] | None) -> tuple[Lay
 _MAX_STRIDE_LEVELS = 8
 _MAX_STRIDE_STORAGE = 1024
 _STRIDE_FORMATS = {"float32": "<f", "float16": "<e", "float64": "<d", "int64": "<q", "int32": "<i"}
-_STRIDE_READ_ERRORS: tuple[type[BaseException], ...] = (CheckpointError, OSError, *_READ_ERRORS)
+_STRIDE_READ_ERRORS: tuple[type[BaseException], ...] = (CheckpointError, OSError, *READ_ERRORS)
 
 
-def _strides(p: Path, net_state: dict[str, Any], raw: _Raw) -> tuple[float, ...]:
+def _strides(p: Path, net_state: dict[str, Any], raw: RawCheckpoint) -> tuple[float, ...]:
     """The Detect strides the model was built with (``model.stride``: 8, 16, 32 or 8 … 64 for P6).
 
     yolov5 keeps them as a plain tensor attribute of the model (and of its Detect layer), not in the

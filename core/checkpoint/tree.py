@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
 
-from yolofreeze.core.checkpoint.reader import LayerInfo, ModelInfo, TensorInfo
+from yolofreeze.core.checkpoint.model import LayerInfo, ModelInfo, TensorInfo
 
 SECTION_TITLES = {"backbone": "backbone", "head": "head", "": "layers"}
 
@@ -98,109 +98,92 @@ def model_tree(info: ModelInfo) -> ModelTree:
 
     Without numbered layers (a plain or unknown network) the roots are the top module's children.
     """
-    entries: dict[str, TreeEntry] = {}
-    tensors = {p.name: p for p in info.parameters}
-    under = info.subtree_parameters
+    build = _TreeBuilder(info)
+    roots = [build.section(section, layers) for section, layers in _sections(info.layers).items()]
+    roots += build.outside_layers({n for k in roots for n in build.entries[k].parameters})
+    return ModelTree(info, build.entries, tuple(roots))
 
-    def size(names: tuple[str, ...]) -> tuple[int, int]:
-        return sum(tensors[n].numel for n in names), sum(tensors[n].nbytes for n in names)
 
-    def add_module(path: str, parent: str | None, layer: LayerInfo | None) -> None:
-        node = info.module(path)
+def _sections(layers: tuple[LayerInfo, ...]) -> dict[str, list[LayerInfo]]:
+    """The layers grouped by the YAML section they sit in, in order of first appearance."""
+    sections: dict[str, list[LayerInfo]] = {}
+    for la in layers:
+        sections.setdefault(la.section, []).append(la)
+    return sections
+
+
+class _TreeBuilder:
+    """Fills ``entries`` one node at a time; each step adds a node and everything under it."""
+
+    def __init__(self, info: ModelInfo) -> None:
+        self.info = info
+        self.entries: dict[str, TreeEntry] = {}
+        self.tensors = {p.name: p for p in info.parameters}
+        self.under = info.subtree_parameters
+
+    def size(self, names: tuple[str, ...]) -> tuple[int, int]:
+        return sum(self.tensors[n].numel for n in names), sum(self.tensors[n].nbytes for n in names)
+
+    def parameter(self, name: str, title: str, parent: str | None) -> str:
+        t = self.tensors[name]
+        self.entries[name] = TreeEntry(name, "parameter", title, "", (name,), t.numel, t.nbytes, (), parent, tensor=t)
+        return name
+
+    def module(self, path: str, parent: str | None, layer: LayerInfo | None) -> None:
+        node = self.info.module(path)
         if node is None:
             return
-        names = under.get(path, ())
-        numel, nbytes = size(names)
-        kids: list[str] = []
-        for pname in node.parameters:
-            t = tensors[pname]
-            entries[pname] = TreeEntry(
-                pname,
-                "parameter",
-                pname.rsplit(".", 1)[-1],
-                "",
-                (pname,),
-                t.numel,
-                t.nbytes,
-                (),
-                path,
-                tensor=t,
-            )
-            kids.append(pname)
+        names = self.under.get(path, ())
+        numel, nbytes = self.size(names)
+        kids = [self.parameter(pname, pname.rsplit(".", 1)[-1], path) for pname in node.parameters]
         for child in node.children:
-            if under.get(child):  # modules without parameters (SiLU, Upsample) cannot be frozen
-                add_module(child, path, None)
+            if self.under.get(child):  # modules without parameters (SiLU, Upsample) cannot be frozen
+                self.module(child, path, None)
                 kids.append(child)
         title = str(layer.index) if layer is not None else path.rsplit(".", 1)[-1] or "(root)"
-        entries[path] = TreeEntry(
-            path,
-            "layer" if layer else "module",
-            title,
-            node.type,
-            names,
-            numel,
-            nbytes,
-            tuple(kids),
-            parent,
-            layer=layer,
+        kind = "layer" if layer else "module"
+        self.entries[path] = TreeEntry(
+            path, kind, title, node.type, names, numel, nbytes, tuple(kids), parent, layer=layer
         )
 
-    roots: list[str] = []
-    layered = {la.prefix[:-1] for la in info.layers}
-    if info.layers:
-        sections: dict[str, list[LayerInfo]] = {}
-        for la in info.layers:
-            sections.setdefault(la.section, []).append(la)
-        for section, layers in sections.items():
-            key = f"section:{section or 'layers'}"
-            kids = []
-            for la in layers:
-                path = la.prefix[:-1]
-                if info.module(path) is None:
-                    continue
-                add_module(path, key, la)
-                kids.append(path)
-            names = tuple(n for k in kids for n in entries[k].parameters)
-            numel, nbytes = size(names)
-            first, last = layers[0].index, layers[-1].index
-            entries[key] = TreeEntry(
-                key,
-                "section",
-                SECTION_TITLES.get(section, section),
-                f"{first}-{last}",
-                names,
-                numel,
-                nbytes,
-                tuple(kids),
-                None,
-            )
-            roots.append(key)
-    # Parameters outside the numbered layers (or every parameter, for a network without them).
-    covered = {n for k in roots for n in entries[k].parameters}
-    rest = [p.name for p in info.parameters if p.name not in covered]
-    if rest:
-        top = info.module("")
+    def section(self, section: str, layers: list[LayerInfo]) -> str:
+        key = f"section:{section or 'layers'}"
+        kids = []
+        for la in layers:
+            path = la.prefix[:-1]
+            if self.info.module(path) is None:
+                continue
+            self.module(path, key, la)
+            kids.append(path)
+        names = tuple(n for k in kids for n in self.entries[k].parameters)
+        numel, nbytes = self.size(names)
+        span = f"{layers[0].index}-{layers[-1].index}"
+        title = SECTION_TITLES.get(section, section)
+        self.entries[key] = TreeEntry(key, "section", title, span, names, numel, nbytes, tuple(kids), None)
+        return key
+
+    def outside_layers(self, covered: set[str]) -> list[str]:
+        """Roots for the parameters outside the numbered layers (or every parameter, for a
+        network without them): the largest modules holding none of ``covered``, else the
+        loose parameters themselves."""
+        if all(p.name in covered for p in self.info.parameters):
+            return []
+        layered = {la.prefix[:-1] for la in self.info.layers}
+        roots: list[str] = []
+        top = self.info.module("")
         stack = [top.path] if top is not None else []
         while stack:
             path = stack.pop()
-            node = info.module(path)
-            if node is None:
+            node = self.info.module(path)
+            if node is None or path in layered:
                 continue
-            if path in layered:
-                continue
-            if path != "" and under.get(path) and not any(n in covered for n in under[path]):
-                add_module(path, None, None)
+            if path != "" and self.under.get(path) and not any(n in covered for n in self.under[path]):
+                self.module(path, None, None)
                 roots.append(path)
                 continue
-            for pname in node.parameters:
-                if pname not in covered:
-                    t = tensors[pname]
-                    entries[pname] = TreeEntry(
-                        pname, "parameter", pname, "", (pname,), t.numel, t.nbytes, (), None, tensor=t
-                    )
-                    roots.append(pname)
+            roots += [self.parameter(n, n, None) for n in node.parameters if n not in covered]
             stack.extend(reversed(node.children))
-    return ModelTree(info, entries, tuple(roots))
+        return roots
 
 
 __all__ = ["ModelTree", "TreeEntry", "model_tree"]

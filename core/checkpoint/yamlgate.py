@@ -185,7 +185,16 @@ class _Checker:
         if not isinstance(d, dict):
             self.bad("(top)", d, "the model YAML is not a mapping")
             return None
-        out: dict[str, Any] = {}
+        # each step reports in the order a reader meets the keys; ``out`` keeps yolov5's key order
+        self.keys(d)
+        out = self.sizes(d)
+        if "anchors" in d:
+            out["anchors"] = self.anchors(d["anchors"])
+        self.sections(d, out)
+        self.options(d, out)
+        return None if self.problems else out
+
+    def keys(self, d: dict[Any, Any]) -> None:
         for k in d:
             if type(k) is not str:
                 self.bad("(top)", k, "a key that is not a string")
@@ -194,6 +203,10 @@ class _Checker:
         for k in ("nc", "depth_multiple", "width_multiple", "anchors", "backbone", "head"):
             if k not in d:
                 self.bad(k, None, "missing")
+
+    def sizes(self, d: dict[Any, Any]) -> dict[str, Any]:
+        """The class count and the two scale factors."""
+        out: dict[str, Any] = {}
         if "nc" in d:
             out["nc"] = self.integer("nc", d["nc"], 1, MAX_NC)
         for k in ("depth_multiple", "width_multiple"):
@@ -202,8 +215,10 @@ class _Checker:
                 if v is not None and v <= 0:
                     self.bad(k, d[k], "must be more than 0")
                 out[k] = v
-        if "anchors" in d:
-            out["anchors"] = self.anchors(d["anchors"])
+        return out
+
+    def sections(self, d: dict[Any, Any], out: dict[str, Any]) -> None:
+        """The backbone and head rows, then what they expand to under ``depth_multiple``."""
         rows: list[Any] = []
         for section in ("backbone", "head"):
             if section in d:
@@ -212,6 +227,9 @@ class _Checker:
         if len(rows) > MAX_ROWS:
             self.bad("backbone+head", len(rows), f"more than {MAX_ROWS} layers")
         self.expanded(rows, out.get("depth_multiple"))
+
+    def options(self, d: dict[Any, Any], out: dict[str, Any]) -> None:
+        """The optional keys: activation, input channels, inplace."""
         if d.get("activation") is not None:
             out["activation"] = self.activation(d["activation"])
         if "ch" in d:
@@ -221,7 +239,6 @@ class _Checker:
                 out["inplace"] = bool(d["inplace"])
             else:
                 self.bad("inplace", d["inplace"], "not true/false")
-        return None if self.problems else out
 
     def unknown(self, key: str, v: object) -> None:
         """Keys yolov5 does not read are dropped from the build; only plain values are tolerated."""

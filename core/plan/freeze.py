@@ -437,58 +437,72 @@ def import_plan(info: ModelInfo, text: str, fmt: str | None = None) -> ImportedP
     the valid range) and nothing is built in proportion to a number in the text, only to its length.
     """
     fmt = fmt or detect_format(text)
-    warnings: list[str] = []
     if fmt == "yolov5":
-        body = text.strip().removeprefix("--freeze").replace("=", " ")
-        tokens = body.split()
-        if len(tokens) > MAX_PLAN_ENTRIES:
-            raise PlanError(f"yolov5 plan: {len(tokens):,} numbers; this model has {len(info.layers)} layers")
-        nums = [_plan_int(x) for x in tokens]
-        return ImportedPlan(plan_for_freeze_numbers(info, nums, "yolov5 plan: --freeze"), fmt)
+        return ImportedPlan(_from_yolov5(info, text), fmt)
     if fmt in ("python", "ultralytics"):
-        body = re.sub(r"^\s*freeze\s*=\s*", "", text.strip())
-        if body.count(",") >= MAX_PLAN_ENTRIES:
-            raise PlanError(f"{fmt} plan: more than {MAX_PLAN_ENTRIES:,} entries; not a plan for this model")
-        try:
-            items = ast.literal_eval(body)
-        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
-            raise PlanError(f"{fmt} plan: not a list literal") from None
-        if not isinstance(items, list):
-            raise PlanError(f"{fmt} plan: expected a list")
-        if fmt == "ultralytics":
-            ints = [x for x in items if isinstance(x, int) and not isinstance(x, bool)]
-            if len(items) == 1 and ints:
-                _check_first_n(info, ints[0], "ultralytics plan: freeze=[N]")
-                return ImportedPlan(FreezePlan(info, first_n_names(info, ints[0])), fmt)
-            if ints:
-                _check_layers(info, ints, "ultralytics plan: freeze=")
-            prefixes = [f"model.{x}." for x in items]
-        else:
-            prefixes = [str(x) for x in items]
-        return ImportedPlan(plan_from_prefixes(info, prefixes), fmt)
+        return ImportedPlan(_from_list(info, text, fmt), fmt)
     if fmt == "json":
-        try:
-            doc = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise PlanError(f"plan file is not valid JSON (line {e.lineno})") from None
-        except RecursionError:
-            raise PlanError("plan file is not a plan: JSON nested too deeply") from None
-        except (ValueError, MemoryError):  # e.g. an integer of 5,000 digits
-            raise PlanError("plan file is not valid JSON (a value is out of range)") from None
-        if not isinstance(doc, dict) or doc.get("format") != PLAN_FILE_TAG:
-            raise PlanError('not a yolofreeze plan file (missing "format": "yolofreeze-plan")')
-        names = doc.get("frozen")
-        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-            raise PlanError('plan file: "frozen" must be a list of parameter names')
-        ck = doc.get("checkpoint") or {}
-        made_for = ck.get("file") if isinstance(ck, dict) else None
-        if made_for and made_for != os.path.basename(info.path):
-            warnings.append(f"plan was made for {_short(str(made_for), 120)}; applied by parameter name")
-        return ImportedPlan(_by_names(info, names), fmt, tuple(warnings))
+        plan, warnings = _from_json(info, text)
+        return ImportedPlan(plan, fmt, warnings)
     if fmt == "names":
         lines = (ln.strip() for ln in io.StringIO(text))  # one line at a time: no list of 16 MiB of lines
         return ImportedPlan(_by_names(info, (ln for ln in lines if ln and not ln.startswith("#"))), fmt)
     raise PlanError(f"unknown format {_short(fmt)!r}; use one of: {', '.join(FORMATS)}")
+
+
+def _from_yolov5(info: ModelInfo, text: str) -> FreezePlan:
+    """``--freeze 10`` or ``--freeze 0 1 2``: train.py's own argument."""
+    body = text.strip().removeprefix("--freeze").replace("=", " ")
+    tokens = body.split()
+    if len(tokens) > MAX_PLAN_ENTRIES:
+        raise PlanError(f"yolov5 plan: {len(tokens):,} numbers; this model has {len(info.layers)} layers")
+    nums = [_plan_int(x) for x in tokens]
+    return plan_for_freeze_numbers(info, nums, "yolov5 plan: --freeze")
+
+
+def _from_list(info: ModelInfo, text: str, fmt: str) -> FreezePlan:
+    """A Python list literal: parameter-name prefixes (python) or layer numbers / module paths (ultralytics)."""
+    body = re.sub(r"^\s*freeze\s*=\s*", "", text.strip())
+    if body.count(",") >= MAX_PLAN_ENTRIES:
+        raise PlanError(f"{fmt} plan: more than {MAX_PLAN_ENTRIES:,} entries; not a plan for this model")
+    try:
+        items = ast.literal_eval(body)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        raise PlanError(f"{fmt} plan: not a list literal") from None
+    if not isinstance(items, list):
+        raise PlanError(f"{fmt} plan: expected a list")
+    if fmt != "ultralytics":
+        return plan_from_prefixes(info, [str(x) for x in items])
+    ints = [x for x in items if isinstance(x, int) and not isinstance(x, bool)]
+    if len(items) == 1 and ints:
+        _check_first_n(info, ints[0], "ultralytics plan: freeze=[N]")
+        return FreezePlan(info, first_n_names(info, ints[0]))
+    if ints:
+        _check_layers(info, ints, "ultralytics plan: freeze=")
+    return plan_from_prefixes(info, [f"model.{x}." for x in items])
+
+
+def _from_json(info: ModelInfo, text: str) -> tuple[FreezePlan, tuple[str, ...]]:
+    """Our own plan file; a warning when it was made for a file of another name."""
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise PlanError(f"plan file is not valid JSON (line {e.lineno})") from None
+    except RecursionError:
+        raise PlanError("plan file is not a plan: JSON nested too deeply") from None
+    except (ValueError, MemoryError):  # e.g. an integer of 5,000 digits
+        raise PlanError("plan file is not valid JSON (a value is out of range)") from None
+    if not isinstance(doc, dict) or doc.get("format") != PLAN_FILE_TAG:
+        raise PlanError('not a yolofreeze plan file (missing "format": "yolofreeze-plan")')
+    names = doc.get("frozen")
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise PlanError('plan file: "frozen" must be a list of parameter names')
+    ck = doc.get("checkpoint") or {}
+    made_for = ck.get("file") if isinstance(ck, dict) else None
+    warnings: tuple[str, ...] = ()
+    if made_for and made_for != os.path.basename(info.path):
+        warnings = (f"plan was made for {_short(str(made_for), 120)}; applied by parameter name",)
+    return _by_names(info, names), warnings
 
 
 def _plan_int(token: str) -> int:

@@ -174,7 +174,7 @@ def check_fields(
     return out
 
 
-# What the launcher, runner and verifier write (core/launch.py, core/runner.py, core/verify.py).
+# What the launcher, runner and verifier write (training/launch.py, training/child/runner.py, training/verify.py).
 TIMESTAMP = number(0.0, 1e11)
 PID = integer(1, 1 << 22)  # Linux's pid_max is at most 2**22
 BYTES = integer(0, 1 << 60)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from tests.waiting import wait_for
 from yolofreeze.core.training.launch import LaunchOptions
 from yolofreeze.core.training.runs import RunRecord, RunStatus, run_status
 
@@ -33,14 +34,14 @@ def fast_options(ckpt: Path, data: Path, frozen: frozenset[str], project: Path, 
 
 
 def wait_end(record: RunRecord, timeout: float = 120.0) -> RunStatus:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def ended() -> RunStatus | None:
         st = run_status(record)
-        if st.ended:
-            return st
-        time.sleep(0.3)
-    tail = Path(record.log).read_text(errors="replace")[-2000:]
-    raise AssertionError(f"run {record.run_id} did not end within {timeout}s; log tail: {tail}")
+        return st if st.ended else None
+
+    def log_tail() -> str:
+        return "log tail: " + Path(record.log).read_text(errors="replace")[-2000:]
+
+    return wait_for(ended, timeout, f"run {record.run_id} to end", interval=0.3, detail=log_tail)
 
 
 def make_record(root: Path, run_id: str, log: str = "", **fields: object) -> RunRecord:

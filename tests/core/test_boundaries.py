@@ -49,8 +49,20 @@ def home_files(tmp_path: Path) -> list[str]:
     return sorted(str(p.relative_to(tmp_path)) for p in found if p != ours.parent and ours not in (p, *p.parents))
 
 
+def core_modules_on_disk() -> set[str]:
+    """Every module of yolofreeze.core, from the files (independent of how pkgutil walks them)."""
+    out = set()
+    for p in (ROOT / "core").rglob("*.py"):
+        parts = p.relative_to(ROOT / "core").with_suffix("").parts
+        parts = parts[:-1] if parts[-1] == "__init__" else parts
+        if parts:
+            out.add(".".join(("yolofreeze.core", *parts)))
+    return out
+
+
 def test_core_modules_never_import_textual_or_rich(tmp_path: Path) -> None:
     names = [m.name for m in pkgutil.walk_packages(yolofreeze.core.__path__, "yolofreeze.core.")]
+    assert set(names) == core_modules_on_disk()  # every module is imported below, not just some
     code = (
         "import importlib, sys\n"
         f"for n in {names!r}: importlib.import_module(n)\n"
@@ -60,16 +72,16 @@ def test_core_modules_never_import_textual_or_rich(tmp_path: Path) -> None:
     out = run_python(code, tmp_path)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().splitlines()[-1] == "[]"
-    assert len(names) >= 5
 
 
-# The tracer's internals exist only to run torch code; the estimator imports them inside its
-# functions (in a worker or child process), so nothing on the way to a screen loads them.
+# The tracer's internals and the checkpoint builder exist only to run torch code in a child
+# process (the estimate child, the demo build), so nothing on the way to a screen loads them.
 TORCH_SIDE = {
     "yolofreeze.core.memory.tracing.trace",
     "yolofreeze.core.memory.tracing.cuda_autocast",
     "yolofreeze.core.memory.tracing.skeleton",
     "yolofreeze.core.memory.tracing.metacpu",
+    "yolofreeze.core.training.child.build",
 }
 
 
@@ -117,13 +129,10 @@ def test_the_tracer_imports_yolov5_quietly_and_outside_home(tmp_path: Path) -> N
     assert (cache / "ultralytics-config" / "Ultralytics" / "settings.json").is_file()  # it went here
 
 
-def test_demo_checkpoint_build_is_quiet_and_outside_home(tmp_path: Path) -> None:
-    code = (
-        "import sys, pathlib; from yolofreeze.core.demo import build_checkpoint as b; "
-        "b('yolov5n', pathlib.Path(sys.argv[1]))"
-    )
+def test_checkpoint_builder_is_quiet_and_outside_home(tmp_path: Path) -> None:
+    """The child the demo starts: nothing on stdout, nothing in HOME, a readable checkpoint."""
     out = subprocess.run(
-        [sys.executable, "-c", code, str(tmp_path / "n.pt")],
+        [sys.executable, "-m", "yolofreeze.core.training.child.build", "yolov5n", str(tmp_path / "n.pt")],
         capture_output=True,
         text=True,
         cwd=ROOT,
@@ -131,8 +140,42 @@ def test_demo_checkpoint_build_is_quiet_and_outside_home(tmp_path: Path) -> None
         timeout=180,
     )
     assert out.returncode == 0, out.stderr
-    assert out.stdout == "" and (tmp_path / "n.pt").is_file()
+    assert out.stdout == ""
     assert home_files(tmp_path) == []
+    from yolofreeze.core.checkpoint.reader import read_checkpoint
+
+    assert read_checkpoint(tmp_path / "n.pt").kind == "yolov5"
+
+
+def test_demo_checkpoint_is_built_without_torch_in_the_callers_process(tmp_path: Path) -> None:
+    code = (
+        "import sys; from yolofreeze.core.demo import demo_checkpoint; p = demo_checkpoint(); "
+        "print(p.is_file(), p.name, 'torch' in sys.modules)"
+    )
+    out = run_python(code, tmp_path, timeout=600)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["True", "demo-yolov5s.pt", "False"]
+    assert home_files(tmp_path) == []
+
+
+def test_a_failed_demo_build_is_one_line(tmp_path: Path) -> None:
+    """A cache dir that cannot hold the file: the builder's reason in one line, no traceback."""
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where the cache dir should be")
+    env = dict(clean_env(tmp_path), YOLOFREEZE_CACHE_DIR=str(blocker))
+    code = "from yolofreeze.tui.cli import entry; entry()"
+    out = subprocess.run(
+        [sys.executable, "-c", code, "inspect", "--demo"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=600,
+    )
+    assert out.returncode == 1, out.stderr
+    assert "Traceback" not in out.stderr
+    last = out.stderr.strip().splitlines()[-1]
+    assert "cannot build the demo checkpoint" in last and "not-a-dir" in last, out.stderr
 
 
 def test_estimate_json_on_a_fresh_machine_prints_json_only(yolov5n: Path, tmp_path: Path) -> None:

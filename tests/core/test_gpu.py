@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.waiting import wait_for
 from yolofreeze.core.monitoring.gpu import (
     GpuReading,
     GpuSample,
@@ -86,9 +87,10 @@ def test_recorded_sampler_replays_and_round_trips(tmp_path: Path) -> None:
 def test_sampler_thread_keeps_the_newest_and_survives_errors() -> None:
     got: list[GpuSample] = []
     th = SamplerThread(RecordedSampler([sample(1, 1), sample(2, 2)]), lambda: [], 0.25, got.append).start()
-    time.sleep(0.7)
+    wait_for(lambda: len(got) >= 3, what="three samples")  # past the recording's end: it keeps the last one
     th.stop()
-    assert th.latest is not None and th.latest.gpus[0].util_gpu == 2 and len(got) >= 2
+    assert [g.gpus[0].util_gpu for g in got[:3]] == [1, 2, 2]
+    assert th.latest is not None and th.latest.gpus[0].util_gpu == 2
 
     class Broken:
         def sample(self, pids: object) -> GpuSample:
@@ -98,6 +100,6 @@ def test_sampler_thread_keeps_the_newest_and_survives_errors() -> None:
             pass
 
     th = SamplerThread(Broken(), lambda: [], 0.25).start()
-    time.sleep(0.3)
+    error = wait_for(lambda: th.error, what="the sampler's error")
     th.stop()
-    assert th.error is not None and "GPU is lost" in th.error
+    assert "GPU is lost" in error and th.latest is None

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.core.launch_helpers import fast_options, wait_end
+from tests.waiting import wait_for
 from yolofreeze.core.checkpoint.reader import read_checkpoint
 from yolofreeze.core.plan.freeze import FreezePlan, preset
 from yolofreeze.core.training.dataset import make_dataset
@@ -173,8 +174,6 @@ def test_real_crash_is_classified_with_its_last_lines(yolov5n: Path, data: Path,
 
 
 def test_stop_a_real_run(yolov5n: Path, data: Path, tmp_path: Path) -> None:
-    import time
-
     from yolofreeze.core.training.launch import launch
     from yolofreeze.core.training.runs import process_alive, stop_run
 
@@ -183,10 +182,8 @@ def test_stop_a_real_run(yolov5n: Path, data: Path, tmp_path: Path) -> None:
         fast_options(yolov5n, data, preset(info, "backbone").frozen, tmp_path / "p", epochs=50),
         state=tmp_path / "state",
     )
-    deadline = time.monotonic() + 60
     # Stop while train.py is being imported: the runner is inside its try block by then.
-    while not (rec.dir / "status.json").is_file() and time.monotonic() < deadline:
-        time.sleep(0.1)
+    wait_for(lambda: (rec.dir / "status.json").is_file(), 60, "the runner's status.json")
     assert stop_run(rec, grace_int=30) == "SIGINT"
     st = wait_end(rec, 10)
     assert st.state == "stopped" and not process_alive(rec.pid, rec.pid_create_time)

@@ -21,6 +21,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from tests import waiting
 from tests.core.launch_helpers import fast_options, wait_end
 from yolofreeze.core.checkpoint.reader import read_checkpoint
 from yolofreeze.core.plan.freeze import preset
@@ -43,13 +44,12 @@ STOP_WITHIN = 15.0
 
 
 def wait_for(cond: Callable[[], object], timeout: float, what: str, log: Path | None = None) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return
-        time.sleep(0.05)
-    tail = log.read_text(errors="replace")[-3000:] if log and log.exists() else ""
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}\n{tail}")
+    """``tests.waiting.wait_for``, failing with the tail of the run's log when one is given."""
+
+    def tail() -> str:
+        return log.read_text(errors="replace")[-3000:] if log and log.exists() else ""
+
+    waiting.wait_for(cond, timeout, what, detail=tail)
 
 
 @pytest.fixture(scope="module")

@@ -8,41 +8,29 @@ import os
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import psutil
 import pytest
 
 from tests.core.launch_helpers import make_record
+from tests.waiting import wait_for
 from yolofreeze.core.training.child.runner import BestEffortWriter, cgroup_oom_kills, oom_evidence
 from yolofreeze.core.training.runs import RunRecord, classify_ending, process_state, run_status, stop_run
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def wait_for(cond: Callable[[], object], timeout: float = 20.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-
-
 def start_supervisor(run_dir: Path, trainer_code: str, go: bool = True) -> subprocess.Popen[bytes]:
     """`python -m yolofreeze.core.training.child.runner supervise` as the launcher starts it,
     with a stand-in trainer."""
     (run_dir / "config.json").write_text(json.dumps({"train_command": [sys.executable, "-c", trainer_code]}))
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
     p = subprocess.Popen(
         [sys.executable, "-m", "yolofreeze.core.training.child.runner", "supervise", str(run_dir)],
         stdin=subprocess.PIPE,
         stdout=open(run_dir / "train.log", "ab"),  # noqa: SIM115 - the child owns it
         stderr=subprocess.STDOUT,
         start_new_session=True,
-        env=env,
         cwd=ROOT,
     )
     assert p.stdin is not None

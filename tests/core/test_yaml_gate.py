@@ -374,11 +374,11 @@ def test_every_model_build_in_core_goes_through_the_gate() -> None:
             ok = isinstance(first, ast.Call) and isinstance(first.func, ast.Name) and first.func.id == "gated_cfg"
             assert ok, f"{where} builds a model from something other than gated_cfg(...)"
             sites.append(where)
-    # the tracer, the runner's input checkpoint and the demo builder: the test is not vacuous
+    # the tracer, the runner's input checkpoint and the checkpoint builder: the test is not vacuous
     assert {s.split(":")[0] for s in sites} >= {
         "core/memory/tracing/skeleton.py",
         "core/training/child/runner.py",
-        "core/demo.py",
+        "core/training/child/build.py",
     }
 
 

@@ -6,12 +6,13 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.waiting import wait_for
 
 TMUX = shutil.which("tmux")
 pytestmark = pytest.mark.skipif(TMUX is None, reason="tmux is not installed")
@@ -36,22 +37,22 @@ class Pane:
         return out.stdout
 
     def wait_for(self, text: str, timeout: float = 30.0) -> str:
-        deadline = time.monotonic() + timeout
-        screen = ""
-        while time.monotonic() < deadline:
+        def showing() -> str:
             screen = self.capture()
-            if text in screen:
-                return screen
-            time.sleep(0.1)
-        raise AssertionError(f"{text!r} did not appear within {timeout}s; the pane shows:\n{screen}")
+            return screen if text in screen else ""
+
+        return wait_for(
+            showing, timeout, f"{text!r} to appear", interval=0.1, detail=lambda: f"the pane shows:\n{self.capture()}"
+        )
 
     def wait_gone(self, text: str, timeout: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if text not in self.capture():
-                return
-            time.sleep(0.1)
-        raise AssertionError(f"{text!r} still on screen after {timeout}s:\n{self.capture()}")
+        wait_for(
+            lambda: text not in self.capture(),
+            timeout,
+            f"{text!r} to go",
+            interval=0.1,
+            detail=lambda: f"the pane shows:\n{self.capture()}",
+        )
 
     def send(self, *keys: str) -> None:
         subprocess.run([TMUX or "tmux", "send-keys", "-t", self.name, *keys], check=True)
@@ -97,12 +98,13 @@ def start(pane: Pane, status: Path, *args: str) -> None:
 
 
 def wait_status(pane: Pane, status: Path, timeout: float = 30.0) -> int:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if status.exists() and status.read_text().strip():
-            return int(status.read_text())
-        time.sleep(0.1)
-    raise AssertionError(f"the program did not exit; the pane shows:\n{pane.capture()}")
+    def exit_status() -> str:
+        return status.read_text().strip() if status.exists() else ""
+
+    text = wait_for(
+        exit_status, timeout, "the program to exit", interval=0.1, detail=lambda: f"the pane shows:\n{pane.capture()}"
+    )
+    return int(text)
 
 
 def test_backbone_preset_changes_trainable_count(pane: tuple[Pane, Path], yolov5s: Path) -> None:

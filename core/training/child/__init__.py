@@ -1,1 +1,2 @@
-"""Code that runs only inside the training processes (yolov5 imported there)."""
+"""Code that runs only in child processes that import torch and yolov5: the training processes
+(``runner``) and the checkpoint builder (``build``)."""

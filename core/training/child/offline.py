@@ -1,6 +1,7 @@
 """Inside the training process only: keep YOLOv5's train.py off the network and alive on today's releases.
 
-Each fix sits where its cause arises (observed on an offline box, see NOTES-yolov5.md):
+Each fix sits where its cause arises (each one seen running the pip package yolov5 7.0.14's train.py
+on a machine without network; the calls are in its ``utils/general.py`` and ``utils/downloads.py``):
 - ``check_font`` downloads Arial.ttf into YOLOV5_CONFIG_DIR → a local TrueType font is placed there
   first (matplotlib's DejaVu Sans, a yolov5 dependency), and ``check_font`` never downloads.
 - ``attempt_download_from_hub`` asks the Hugging Face hub about the weights → HF_HUB_OFFLINE=1 (set by

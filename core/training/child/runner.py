@@ -325,7 +325,7 @@ def build_input_checkpoint(src: str, out: Path, model_cls: Any) -> dict[str, int
         raise ValueError(f"checkpoint lacks parameters the model has: {missing_params[:3]}")
     if info.metadata.names:
         model.names = list(info.metadata.names)
-    from yolofreeze.core.demo import save_stripped
+    from yolofreeze.core.training.child.build import save_stripped
 
     save_stripped(model, out)  # atomic: DDP ranks may race here, each writing the same content
     return {"loaded": len(sd), "missing_buffers": len(missing), "unexpected": len(unexpected)}
