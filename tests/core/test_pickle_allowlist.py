@@ -78,32 +78,36 @@ def _base_name(node: ast.expr) -> str:
     return ""
 
 
-def derive() -> dict[str, tuple[str, ...]]:
-    """module name -> class names a checkpoint may instantiate without running their __init__."""
-    classes: dict[str, list[tuple[str, list[str], bool]]] = {}  # file -> (name, bases, tainted_self)
-    aliases: dict[str, list[tuple[str, str]]] = {}
-    for rel, _ in SOURCES:
-        tree = ast.parse((SITE / rel).read_text(encoding="utf-8"))
-        rows = []
-        for node in tree.body:
-            if isinstance(node, ast.ClassDef):
-                methods = {n.name for n in node.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
-                tainted = bool(methods & _RISKY) or any(k.arg == "metaclass" for k in node.keywords)
-                if "__setstate__" in methods and node.name not in REVIEWED_SETSTATE:
-                    tainted = True
-                rows.append((node.name, [_base_name(b) for b in node.bases], tainted))
-            elif (
-                isinstance(node, ast.Assign)
-                and len(node.targets) == 1
-                and isinstance(node.targets[0], ast.Name)
-                and isinstance(node.value, ast.Name)
-            ):
-                aliases.setdefault(rel, []).append((node.targets[0].id, node.value.id))
-        classes[rel] = rows
+Rows = list[tuple[str, list[str], bool]]  # (class name, base names, tainted by its own body)
+
+
+def _scan(rel: str) -> tuple[Rows, list[tuple[str, str]]]:
+    """One source file's top-level classes, and its ``Alias = Class`` assignments."""
+    rows: Rows = []
+    aliases: list[tuple[str, str]] = []
+    for node in ast.parse((SITE / rel).read_text(encoding="utf-8")).body:
+        if isinstance(node, ast.ClassDef):
+            methods = {n.name for n in node.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
+            tainted = bool(methods & _RISKY) or any(k.arg == "metaclass" for k in node.keywords)
+            if "__setstate__" in methods and node.name not in REVIEWED_SETSTATE:
+                tainted = True
+            rows.append((node.name, [_base_name(b) for b in node.bases], tainted))
+        elif (
+            isinstance(node, ast.Assign)
+            and len(node.targets) == 1
+            and isinstance(node.targets[0], ast.Name)
+            and isinstance(node.value, ast.Name)
+        ):
+            aliases.append((node.targets[0].id, node.value.id))
+    return rows, aliases
+
+
+def _modules_and_tainted(classes: dict[str, Rows]) -> tuple[set[str], set[str]]:
+    """Fixpoint over base-class names across all files: nn.Module subclasses, and tainted classes."""
     modules = {"Module"}
     tainted: set[str] = set()
     changed = True
-    while changed:  # fixpoint over base-class names across all files
+    while changed:
         changed = False
         for rows in classes.values():
             for name, bases, self_tainted in rows:
@@ -113,10 +117,18 @@ def derive() -> dict[str, tuple[str, ...]]:
                 if name not in tainted and (self_tainted or any(b in tainted for b in bases)):
                     tainted.add(name)
                     changed = True
+    return modules, tainted
+
+
+def derive() -> dict[str, tuple[str, ...]]:
+    """module name -> class names a checkpoint may instantiate without running their __init__."""
+    scanned = {rel: _scan(rel) for rel, _ in SOURCES}
+    classes = {rel: rows for rel, (rows, _) in scanned.items()}
+    modules, tainted = _modules_and_tainted(classes)
     out: dict[str, tuple[str, ...]] = {}
     for rel, mod_names in SOURCES:
         names = {n for n, _, _ in classes[rel] if n in modules and n not in tainted and n != "Module"}
-        names |= {a for a, target in aliases.get(rel, []) if target in names}
+        names |= {a for a, target in scanned[rel][1] if target in names}
         if names:
             for m in mod_names:
                 out[m] = tuple(sorted(names))
