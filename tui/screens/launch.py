@@ -2,11 +2,15 @@
 
 Problems come back one per field and are shown under that field; nothing starts until there
 are none. Launching switches to the monitor of the new (detached) run.
+
+The form starts from the main screen's settings (batch, image size, optimizer) and the defaults in
+yolofreeze.core.training.options; leaving it with escape hands back a ``LaunchDraft``, so
+reopening it in the same session shows what the user had typed.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
 from textual import on, work
@@ -20,25 +24,52 @@ from textual.widgets import Button, Footer, Input, Label, Select, Static, Switch
 from yolofreeze.core.checkpoint.reader import ModelInfo
 from yolofreeze.core.plan.freeze import FreezePlan
 from yolofreeze.core.training.dataset import Problem
-from yolofreeze.core.training.launch import OPTIMIZERS, LaunchOptions, Validation, launch, validate
+from yolofreeze.core.training.launch import LaunchOptions, Validation, launch, validate
+from yolofreeze.core.training.options import DEFAULTS, OPTIMIZERS
 from yolofreeze.core.training.runs import RunRecord
 from yolofreeze.tui.deps import AppDeps
 from yolofreeze.tui.format import human_bytes
+from yolofreeze.tui.settings import Settings
 
 # (field, label, default, placeholder)
 TEXT_FIELDS = (
     ("data", "data YAML", "", "path/to/data.yaml (or press 'Demo data')"),
-    ("epochs", "epochs", "100", ""),
-    ("batch", "batch (total)", "16", ""),
-    ("img", "image size", "640", ""),
-    ("device", "device", "", "empty = GPU 0 if any, else CPU; cpu; 0; 0,1 (DDP)"),
-    ("workers", "dataloader workers", "8", ""),
+    ("epochs", "epochs", str(DEFAULTS.epochs), ""),
+    ("batch", "batch (total)", str(DEFAULTS.batch), ""),
+    ("img", "image size", str(DEFAULTS.img), ""),
+    ("device", "device", DEFAULTS.device, "empty = GPU 0 if any, else CPU; cpu; 0; 0,1 (DDP)"),
+    ("workers", "dataloader workers", str(DEFAULTS.workers), ""),
     ("hyp", "hyperparameters YAML", "", "empty = yolov5's hyp.scratch-low"),
-    ("project", "project folder", "runs/train", ""),
-    ("name", "run name", "exp", ""),
+    ("project", "project folder", DEFAULTS.project, ""),
+    ("name", "run name", DEFAULTS.name, ""),
     ("yolov5_dir", "yolov5 clone", "", "empty = the yolov5 pip package"),
 )
 INT_FIELDS = ("epochs", "batch", "img", "workers")
+SETTINGS_FIELDS = ("batch", "img", "optimizer")  # what the main screen's settings fill in
+
+
+@dataclass(frozen=True)
+class LaunchDraft:
+    """The form as the user left it, and the main screen's settings it started from."""
+
+    values: tuple[tuple[str, str], ...]  # (field, text) for the text fields and "optimizer"
+    switches: tuple[tuple[str, bool], ...]
+    settings: Settings
+
+
+def _start_values(settings: Settings, draft: LaunchDraft | None) -> tuple[dict[str, str], dict[str, bool]]:
+    """A draft wins, except that settings changed on the main screen since the draft win over it."""
+    values = {fid: default for fid, _, default, _ in TEXT_FIELDS}
+    values.update(batch=str(settings.batch), img=str(settings.img), optimizer=settings.optimizer)
+    switches = {"bn-eval": True, "plots": True}
+    if draft is not None:
+        mine = dict(draft.values)
+        if draft.settings != settings:
+            for fid in SETTINGS_FIELDS:
+                mine.pop(fid, None)
+        values.update(mine)
+        switches.update(draft.switches)
+    return values, switches
 
 
 class Validated(Message):
@@ -59,9 +90,9 @@ class LaunchFailed(Message):
         self.message = message
 
 
-class LaunchScreen(Screen[None]):
+class LaunchScreen(Screen[LaunchDraft | None]):
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "app.pop_screen", "Back"),
+        Binding("escape", "back", "Back"),
         Binding("ctrl+l", "launch", "Launch"),
         Binding("ctrl+d", "demo_data", "Demo data", priority=True),  # over Input's delete-right
     ]
@@ -75,9 +106,20 @@ class LaunchScreen(Screen[None]):
     LaunchScreen .field-row Input { width: 1fr; }
     """
 
-    def __init__(self, info: ModelInfo, plan: FreezePlan, deps: AppDeps, estimate: object | None = None) -> None:
+    def __init__(
+        self,
+        info: ModelInfo,
+        plan: FreezePlan,
+        deps: AppDeps,
+        estimate: object | None = None,
+        *,
+        settings: Settings | None = None,
+        draft: LaunchDraft | None = None,
+    ) -> None:
         super().__init__()
         self.info, self.plan, self.deps, self.estimate = info, plan, deps, estimate
+        self.settings = settings or Settings()
+        self.start_values, self.start_switches = _start_values(self.settings, draft)
 
     def compose(self) -> ComposeResult:
         c = self.plan.counts
@@ -88,7 +130,8 @@ class LaunchScreen(Screen[None]):
         )
         yield Static(self._estimate_text(), id="launch-estimate")
         with VerticalScroll(id="launch-form"):
-            for fid, label, default, placeholder in TEXT_FIELDS:
+            for fid, label, _default, placeholder in TEXT_FIELDS:
+                default = self.start_values[fid]
                 yield Label(label, classes="field-label")
                 if fid == "data":
                     with Horizontal(classes="field-row"):
@@ -98,14 +141,20 @@ class LaunchScreen(Screen[None]):
                     yield Input(default, placeholder=placeholder, id=f"in-{fid}")
                 yield Static("", id=f"err-{fid}", classes="field-error")
             yield Label("optimizer", classes="field-label")
-            yield Select([(o, o) for o in OPTIMIZERS], value="SGD", allow_blank=False, id="in-optimizer")
+            optimizer = self.start_values["optimizer"]
+            yield Select(
+                [(o, o) for o in OPTIMIZERS],
+                value=optimizer if optimizer in OPTIMIZERS else DEFAULTS.optimizer,
+                allow_blank=False,
+                id="in-optimizer",
+            )
             yield Static("", id="err-optimizer", classes="field-error")
             yield Label(
                 "BatchNorm policy: frozen BN layers stay in eval mode (running stats fixed)", classes="field-label"
             )
-            yield Switch(value=True, id="in-bn-eval")
+            yield Switch(value=self.start_switches["bn-eval"], id="in-bn-eval")
             yield Label("plots (labels, confusion matrix, results.png)", classes="field-label")
-            yield Switch(value=True, id="in-plots")
+            yield Switch(value=self.start_switches["plots"], id="in-plots")
             yield Static("", id="err-weights", classes="field-error")
             yield Static("", id="err-plan", classes="field-error")
             with Horizontal(id="launch-buttons"):
@@ -149,7 +198,7 @@ class LaunchScreen(Screen[None]):
             optimizer=str(self.query_one("#in-optimizer", Select).value),
             device=values["device"],
             workers=ints["workers"],
-            project=values["project"] or "runs/train",
+            project=values["project"] or DEFAULTS.project,
             name=values["name"],
             bn_eval=self.query_one("#in-bn-eval", Switch).value,
             plots=self.query_one("#in-plots", Switch).value,
@@ -158,6 +207,15 @@ class LaunchScreen(Screen[None]):
             predicted_nvidia_smi=getattr(breakdown, "nvidia_smi", None),
         )
         return opts, problems
+
+    def draft(self) -> LaunchDraft:
+        values = [(fid, self.query_one(f"#in-{fid}", Input).value) for fid, *_ in TEXT_FIELDS]
+        values.append(("optimizer", str(self.query_one("#in-optimizer", Select).value)))
+        switches = tuple((sid, self.query_one(f"#in-{sid}", Switch).value) for sid in ("bn-eval", "plots"))
+        return LaunchDraft(tuple(values), switches, self.settings)
+
+    def action_back(self) -> None:
+        self.dismiss(self.draft())
 
     def on_mount(self) -> None:
         # keyboard first: the one field every launch needs has the cursor
