@@ -514,9 +514,7 @@ async def test_command_palette_runs_presets(yolov5s: Path) -> None:
         assert screen.plan.frozen == preset(screen.info, "backbone").frozen
 
 
-async def test_launch_form_starts_from_the_main_screens_settings_and_keeps_edits(
-    yolov5s: Path, tmp_path: Path
-) -> None:
+async def test_launch_form_starts_from_the_main_screens_settings_and_keeps_edits(yolov5s: Path, tmp_path: Path) -> None:
     from textual.widgets import Input, Select
 
     app = app_for(yolov5s, deps=AppDeps(state_dir=tmp_path))
