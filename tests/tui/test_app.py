@@ -9,6 +9,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from textual.command import CommandList, CommandPalette
 
 from tests.tui.tui_support import fake_estimator, make_hostile, settle, wait_for, wait_until
 from yolofreeze.core.checkpoint.reader import ModelInfo, read_checkpoint
@@ -105,8 +106,8 @@ async def test_loading_screen_while_reading(yolov5s: Path) -> None:
 
     app = app_for(yolov5s, deps=AppDeps(read_checkpoint=slow_read))
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.pause(0.3)  # shown once a read takes longer than 0.1 s
-        assert isinstance(app.screen, LoadingScreen)
+        # shown once a read takes longer than 0.1 s (this one waits until released)
+        await wait_for(pilot, lambda: isinstance(app.screen, LoadingScreen), "the loading screen")
         label = str(app.screen.query_one("#loading-label").render())
         assert "yolov5s.pt" in label and "MiB" in label
         release.set()
@@ -505,9 +506,16 @@ async def test_command_palette_runs_presets(yolov5s: Path) -> None:
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
         await pilot.press("ctrl+p")
-        await pilot.pause()
+        await wait_for(pilot, lambda: isinstance(app.screen, CommandPalette), "the palette")
         await pilot.press(*"freeze the backbone")
-        await pilot.pause(0.3)
+
+        def first_hit() -> str:
+            hits = app.screen.query(CommandList)
+            if not hits or not hits.first().option_count or hits.first().highlighted != 0:
+                return ""
+            return str(hits.first().get_option_at_index(0).prompt)
+
+        await wait_for(pilot, lambda: "Preset: freeze the backbone" in first_hit(), "the backbone preset, highlighted")
         await pilot.press("enter")
         await settle(pilot)
         screen = main(app)

@@ -10,6 +10,7 @@ from textual.app import App
 from textual.widgets import DataTable, Input
 
 from tests.tui.test_monitor import record
+from tests.tui.tui_support import wait_for
 from yolofreeze.core.checkpoint.reader import read_checkpoint
 from yolofreeze.core.monitoring.gpu import ProcessSampler
 from yolofreeze.core.plan.freeze import preset
@@ -28,14 +29,6 @@ class Host(App[None]):
 
     def on_mount(self) -> None:
         self.push_screen(self.first)
-
-
-async def wait_for(pilot: Any, cond: Any, tries: int = 80) -> None:
-    for _ in range(tries):
-        await pilot.pause(0.1)
-        if cond():
-            return
-    raise AssertionError("condition not met")
 
 
 async def test_launch_form_shows_problems_per_field_then_launches(yolov5n: Path, tmp_path: Path) -> None:
@@ -59,7 +52,9 @@ async def test_launch_form_shows_problems_per_field_then_launches(yolov5n: Path,
         screen.query_one("#in-batch", Input).value = "lots"
         screen.query_one("#in-device", Input).value = "cpu"
         await pilot.press("ctrl+l")
-        await wait_for(pilot, lambda: "problem" in str(screen.query_one("#launch-result").render()))
+        await wait_for(
+            pilot, lambda: "problem" in str(screen.query_one("#launch-result").render()), "the check's result"
+        )
         assert "data YAML not found" in str(screen.query_one("#err-data").render())
         assert "'lots' is not a whole number" in str(screen.query_one("#err-batch").render())
         assert launched == []
@@ -69,7 +64,7 @@ async def test_launch_form_shows_problems_per_field_then_launches(yolov5n: Path,
         screen.query_one("#in-batch", Input).value = "4"
         screen.query_one("#in-img", Input).value = "64"
         await pilot.press("ctrl+l")
-        await wait_for(pilot, lambda: isinstance(app.screen, MonitorScreen))
+        await wait_for(pilot, lambda: isinstance(app.screen, MonitorScreen), "the monitor")
         opts, v = launched[0]
         assert opts.frozen == plan.frozen and opts.bn_eval is True and v.device == "cpu"
 
@@ -85,11 +80,11 @@ async def test_runs_screen_lists_and_opens_a_run(tmp_path: Path) -> None:
     app = Host(RunsScreen(deps))
     async with app.run_test(size=(140, 30)) as pilot:
         table = app.screen.query_one(DataTable)
-        await wait_for(pilot, lambda: table.row_count == 2)
+        await wait_for(pilot, lambda: table.row_count == 2, "both runs listed")
         # cells are plain Text (a record's strings are never markup): compare their text
         assert str(table.get_row_at(0)[0]) == b.run_id and str(table.get_row_at(0)[2]) == "crashed"
         assert str(table.get_row_at(1)[2]) == "finished"
         table.focus()
         await pilot.press("enter")
-        await wait_for(pilot, lambda: isinstance(app.screen, MonitorScreen))
+        await wait_for(pilot, lambda: isinstance(app.screen, MonitorScreen), "the monitor")
         assert app.screen.run_id == b.run_id
