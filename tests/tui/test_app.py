@@ -627,3 +627,10 @@ async def test_a_cancelled_estimate_never_replaces_a_newer_plans_figure(yolov5s:
         await wait_for(pilot, lambda: bool(late), "plan 1's late answer to arrive")
         assert peak() == shown
         assert "unavailable" not in summary_text(app)
+
+
+def test_every_palette_entry_runs_an_action_of_the_main_screen() -> None:
+    from yolofreeze.tui.screens.main_commands import PALETTE
+
+    for title, _help, action in PALETTE:
+        assert callable(getattr(MainScreen, f"action_{action.split('(')[0]}", None)), title
