@@ -5,13 +5,15 @@ are none. Launching switches to the monitor of the new (detached) run.
 
 The form starts from the main screen's settings (batch, image size, optimizer) and the defaults in
 yolofreeze.core.training.options; leaving it with escape hands back a ``LaunchDraft``, so
-reopening it in the same session shows what the user had typed.
+reopening it in the same session shows what the user had typed. The prediction shown and stored
+with the run is for the options that passed the checks (batch, image size, optimizer, GPUs): when
+they differ from what the main screen estimated, the form estimates again before launching.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -22,13 +24,16 @@ from textual.screen import Screen
 from textual.widgets import Button, Footer, Input, Label, Select, Static, Switch
 
 from yolofreeze.core.checkpoint.reader import ModelInfo
+from yolofreeze.core.memory.estimator import MemoryEstimate, TrainConfig
 from yolofreeze.core.plan.freeze import FreezePlan
 from yolofreeze.core.training.dataset import Problem
 from yolofreeze.core.training.launch import LaunchOptions, Validation, launch, validate
 from yolofreeze.core.training.options import DEFAULTS, OPTIMIZERS
 from yolofreeze.core.training.runs import RunRecord
 from yolofreeze.tui.deps import AppDeps
+from yolofreeze.tui.estimate_scheduler import EstimateScheduler, Estimator
 from yolofreeze.tui.format import human_bytes
+from yolofreeze.tui.messages import EstimateReady, EstimateUnavailable
 from yolofreeze.tui.settings import Settings
 
 # (field, label, default, placeholder)
@@ -73,9 +78,9 @@ def _start_values(settings: Settings, draft: LaunchDraft | None) -> tuple[dict[s
 
 
 class Validated(Message):
-    def __init__(self, validation: Validation, launching: bool) -> None:
+    def __init__(self, validation: Validation, launching: bool, options: LaunchOptions) -> None:
         super().__init__()
-        self.validation, self.launching = validation, launching
+        self.validation, self.launching, self.options = validation, launching, options
 
 
 class Launched(Message):
@@ -88,6 +93,16 @@ class LaunchFailed(Message):
     def __init__(self, message: str) -> None:
         super().__init__()
         self.message = message
+
+
+def _config(opts: LaunchOptions, v: Validation) -> TrainConfig:
+    """What the estimate depends on, as train.py will run these options."""
+    return TrainConfig(batch=opts.batch, img=opts.img, optimizer=opts.optimizer, gpus=max(v.gpus, 1))
+
+
+def _config_text(config: TrainConfig) -> str:
+    gpus = f"{config.gpus} GPU" + ("s" if config.gpus > 1 else "")
+    return f"batch {config.batch} @ {config.img} px, {config.optimizer}, {gpus}"
 
 
 class LaunchScreen(Screen[LaunchDraft | None]):
@@ -111,15 +126,25 @@ class LaunchScreen(Screen[LaunchDraft | None]):
         info: ModelInfo,
         plan: FreezePlan,
         deps: AppDeps,
-        estimate: object | None = None,
+        estimate: MemoryEstimate | None = None,
         *,
         settings: Settings | None = None,
         draft: LaunchDraft | None = None,
+        estimator: Estimator | None = None,
+        estimate_delay: float = 0.0,
     ) -> None:
         super().__init__()
         self.info, self.plan, self.deps, self.estimate = info, plan, deps, estimate
         self.settings = settings or Settings()
         self.start_values, self.start_switches = _start_values(self.settings, draft)
+        # without an estimator (or with estimates off) a run whose options differ from the
+        # estimate's is launched with no prediction rather than with a wrong one
+        self.estimates = (
+            EstimateScheduler(self, info, estimator, estimate_delay)
+            if estimator is not None and estimate_delay >= 0
+            else None
+        )
+        self._waiting: tuple[LaunchOptions, Validation] | None = None  # launch once the estimate answers
 
     def compose(self) -> ComposeResult:
         c = self.plan.counts
@@ -164,16 +189,16 @@ class LaunchScreen(Screen[LaunchDraft | None]):
         yield Footer()
 
     def _estimate_text(self) -> str:
-        est: Any = self.estimate
-        breakdown = getattr(est, "plan", None)
-        if breakdown is None:
+        est = self.estimate
+        if est is None:
             return "predicted GPU memory: no estimate yet"
-        cfg = getattr(est, "config", None)
-        where = f" (estimated for batch {cfg.batch}, img {cfg.img})" if cfg is not None else ""
         return (
-            f"predicted GPU memory per GPU: torch reserved {human_bytes(breakdown.peak_reserved)}, "
-            f"NVML used {human_bytes(breakdown.nvidia_smi)}{where}"
+            f"predicted GPU memory per GPU: torch reserved {human_bytes(est.plan.peak_reserved)}, "
+            f"NVML used {human_bytes(est.plan.nvidia_smi)} (for {_config_text(est.config)})"
         )
+
+    def _show_estimate_text(self, text: str | None = None) -> None:
+        self.query_one("#launch-estimate", Static).update(text or self._estimate_text())
 
     def _options(self) -> tuple[LaunchOptions, list[Problem]]:
         values = {fid: self.query_one(f"#in-{fid}", Input).value.strip() for fid, *_ in TEXT_FIELDS}
@@ -185,8 +210,6 @@ class LaunchScreen(Screen[LaunchDraft | None]):
             except ValueError:
                 problems.append(Problem(f, f"{values[f]!r} is not a whole number"))
                 ints[f] = 1
-        est: Any = self.estimate
-        breakdown = getattr(est, "plan", None)
         opts = LaunchOptions(
             checkpoint=self.info.path,
             data=values["data"],
@@ -203,8 +226,6 @@ class LaunchScreen(Screen[LaunchDraft | None]):
             bn_eval=self.query_one("#in-bn-eval", Switch).value,
             plots=self.query_one("#in-plots", Switch).value,
             yolov5_dir=values["yolov5_dir"] or None,
-            predicted_reserved=getattr(breakdown, "peak_reserved", None),
-            predicted_nvidia_smi=getattr(breakdown, "nvidia_smi", None),
         )
         return opts, problems
 
@@ -259,15 +280,62 @@ class LaunchScreen(Screen[LaunchDraft | None]):
             return
         if early:
             v = replace(v, problems=tuple(early) + v.problems)
-        self.post_message(Validated(v, launching))
-        if v.ok and launching:
-            launcher = self.deps.launcher or launch
-            try:
-                record = launcher(opts, state=self.deps.state_dir, validation=v)
-            except Exception as e:
-                self.post_message(LaunchFailed(f"could not launch: {e}"))
-                return
-            self.post_message(Launched(record))
+        self.post_message(Validated(v, launching, opts))
+
+    @work(thread=True, exclusive=True, group="launch-start", description="launching the training")
+    def launch_worker(self, opts: LaunchOptions, v: Validation) -> None:
+        launcher = self.deps.launcher or launch
+        try:
+            record = launcher(opts, state=self.deps.state_dir, validation=v)
+        except Exception as e:
+            self.post_message(LaunchFailed(f"could not launch: {e}"))
+            return
+        self.post_message(Launched(record))
+
+    def _start(self, opts: LaunchOptions, v: Validation, estimate: MemoryEstimate | None) -> None:
+        """Launch, storing ``estimate`` as the run's prediction (it is for exactly these options)."""
+        if estimate is not None:
+            opts = replace(
+                opts, predicted_reserved=estimate.plan.peak_reserved, predicted_nvidia_smi=estimate.plan.nvidia_smi
+            )
+        self.launch_worker(opts, v)
+
+    def _predict(self, opts: LaunchOptions, v: Validation, launching: bool) -> None:
+        """Make sure the prediction is for ``opts``; launch when asked and it is (or cannot be)."""
+        config = _config(opts, v)
+        if self.estimate is not None and self.estimate.config == config:
+            if launching:
+                self._start(opts, v, self.estimate)
+            return
+        if self.estimates is None:
+            if self.estimate is not None:
+                self._show_estimate_text(self._estimate_text() + "; not for these options")
+            if launching:
+                self._start(opts, v, None)  # no prediction rather than another configuration's
+            return
+        self._waiting = (opts, v) if launching else None
+        self._show_estimate_text(f"predicted GPU memory: estimating for {_config_text(config)} …")
+        self.estimates.request(self.plan.frozen, config)
+
+    @on(EstimateReady)
+    def _estimate_ready(self, message: EstimateReady) -> None:
+        if self.estimates is None or not self.estimates.is_current(message.generation):
+            return
+        self.estimate = message.estimate
+        self._show_estimate_text()
+        if self._waiting is not None:
+            (opts, v), self._waiting = self._waiting, None
+            self._start(opts, v, message.estimate)
+
+    @on(EstimateUnavailable)
+    def _estimate_unavailable(self, message: EstimateUnavailable) -> None:
+        if self.estimates is None or not self.estimates.is_current(message.generation):
+            return
+        self.estimate = None
+        self._show_estimate_text(f"predicted GPU memory: unavailable ({message.reason})")
+        if self._waiting is not None:
+            (opts, v), self._waiting = self._waiting, None
+            self._start(opts, v, None)
 
     @on(Validated)
     def show_problems(self, event: Validated) -> None:
@@ -285,6 +353,8 @@ class LaunchScreen(Screen[LaunchDraft | None]):
             else (f"{len(v.problems)} problem(s) to fix" + (": " + "; ".join(leftover) if leftover else ""))
         )
         self.query_one("#launch-result", Static).update(text + (" — launching …" if v.ok and event.launching else ""))
+        if v.ok:
+            self._predict(event.options, v, event.launching)
 
     @on(LaunchFailed)
     def show_failure(self, event: LaunchFailed) -> None:

@@ -309,6 +309,12 @@ class MainScreen(Screen[None]):
         s = self.settings
         self.estimates.request(self.plan.frozen, TrainConfig(batch=s.batch, img=s.img, optimizer=s.optimizer))
 
+    def on_screen_resume(self) -> None:
+        # The estimate child runs one estimate at a time: one the launch form asked for may have
+        # cancelled this screen's, which would then never answer.
+        if self.estimate_view.state == "estimating":
+            self._ask_estimate()
+
     def _show_estimate(self, view: EstimateView) -> None:
         self.estimate_view = view
         self.summary.show(estimate=view)
@@ -423,6 +429,8 @@ class MainScreen(Screen[None]):
             self.estimate_view.estimate,
             settings=self.settings,
             draft=self.launch_draft,
+            estimator=self.estimates.estimator,
+            estimate_delay=self.estimates.delay,
         )
         self.app.push_screen(screen, left)
 
