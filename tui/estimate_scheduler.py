@@ -15,7 +15,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import TYPE_CHECKING
 
-from textual.worker import get_current_worker
+from textual.worker import Worker, WorkerState, get_current_worker
 
 from yolofreeze.core.errors import YoloFreezeError
 from yolofreeze.core.memory.estimator import EstimateCancelled, TrainConfig
@@ -40,7 +40,9 @@ class EstimateScheduler:
         self.estimator = estimator
         self.delay = delay  # seconds of debounce; negative: estimates are switched off
         self.generation = 0
+        self._started = 0  # the newest generation whose worker has started
         self._timer: Timer | None = None
+        self._worker: Worker[None] | None = None
 
     @property
     def enabled(self) -> bool:
@@ -48,6 +50,13 @@ class EstimateScheduler:
 
     def is_current(self, generation: int) -> bool:
         return generation == self.generation
+
+    @property
+    def busy(self) -> bool:
+        """The latest request is waiting out its debounce or running (not cancelled by anyone)."""
+        if self._started < self.generation:
+            return True
+        return self._worker is not None and self._worker.state in (WorkerState.PENDING, WorkerState.RUNNING)
 
     def request(self, frozen: frozenset[str], config: TrainConfig) -> int:
         """Estimate ``frozen`` under ``config`` after the debounce; every earlier answer is stale."""
@@ -60,8 +69,9 @@ class EstimateScheduler:
     def _start(self, generation: int, frozen: frozenset[str], config: TrainConfig) -> None:
         if not self.is_current(generation):
             return
+        self._started = generation
         # An app-level worker: the app's one Worker.StateChanged handler reports every failure.
-        self.owner.app.run_worker(
+        self._worker = self.owner.app.run_worker(
             partial(self._run, generation, frozen, config),
             thread=True,
             exclusive=True,

@@ -634,3 +634,44 @@ def test_every_palette_entry_runs_an_action_of_the_main_screen() -> None:
 
     for title, _help, action in PALETTE:
         assert callable(getattr(MainScreen, f"action_{action.split('(')[0]}", None)), title
+
+
+async def test_main_estimate_cancelled_by_the_launch_forms_is_asked_again_on_return(
+    yolov5s: Path, tmp_path: Path
+) -> None:
+    """The main screen's first estimate is still running when the launch form estimates other
+    options (one estimate at a time: the main one is cancelled); back on the main screen, its
+    figure still arrives instead of "estimating…" for ever."""
+    from yolofreeze.core.memory.estimator import EstimateCancelled
+    from yolofreeze.core.training.dataset import make_dataset
+
+    quick = fake_estimator()
+    first = threading.Event()
+    calls: list[TrainConfig] = []
+
+    def estimator(i: ModelInfo, frozen: frozenset[str], config: TrainConfig, cancelled: object) -> object:
+        calls.append(config)
+        if len(calls) == 1:  # slow, and stops when cancelled, as the traced estimate does
+            first.set()
+            while not cancelled():  # type: ignore[operator]
+                threading.Event().wait(0.01)
+            raise EstimateCancelled("a newer estimate was asked for")
+        return quick(i, frozen, config, cancelled)  # type: ignore[arg-type]
+
+    data = make_dataset(tmp_path / "ds", n_train=2, n_val=1, size=64)
+    app = app_for(yolov5s, estimator=estimator, deps=AppDeps(state_dir=tmp_path))
+    async with app.run_test(size=(100, 40)) as pilot:
+        await wait_for(pilot, first.is_set, "the main screen's first estimate to start")
+        await pilot.press("t")
+        await wait_for(pilot, lambda: isinstance(app.screen, LaunchScreen), "the launch form")
+        form = app.screen
+        assert isinstance(form, LaunchScreen)
+        for fid, value in (("data", str(data)), ("batch", "4"), ("img", "64"), ("device", "cpu")):
+            form.query_one(f"#in-{fid}").value = value  # type: ignore[attr-defined]
+        await form.run_action("check")
+        await wait_for(
+            pilot, lambda: "for batch 4 @ 64 px" in str(form.query_one("#launch-estimate").render()), "its estimate"
+        )
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: "fits" in summary_text(app), "the main screen's figure")
+        assert "estimating" not in summary_text(app) and calls[-1] == TrainConfig()

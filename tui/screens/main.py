@@ -310,9 +310,9 @@ class MainScreen(Screen[None]):
         self.estimates.request(self.plan.frozen, TrainConfig(batch=s.batch, img=s.img, optimizer=s.optimizer))
 
     def on_screen_resume(self) -> None:
-        # The estimate child runs one estimate at a time: one the launch form asked for may have
-        # cancelled this screen's, which would then never answer.
-        if self.estimate_view.state == "estimating":
+        # One estimate runs at a time: one the launch form asked for may have cancelled this
+        # screen's, which would then never answer.
+        if self.estimate_view.state == "estimating" and not self.estimates.busy:
             self._ask_estimate()
 
     def _show_estimate(self, view: EstimateView) -> None:
