@@ -69,7 +69,7 @@ def _start_values(settings: Settings, draft: LaunchDraft | None) -> tuple[dict[s
     switches = {"bn-eval": True, "plots": True}
     if draft is not None:
         mine = dict(draft.values)
-        if draft.settings != settings:
+        if draft.settings.traced_part() != settings.traced_part():
             for fid in SETTINGS_FIELDS:
                 mine.pop(fid, None)
         values.update(mine)
