@@ -7,7 +7,7 @@ the real program uses the defaults.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,4 +24,3 @@ class AppDeps:
     gpu_sampler_factory: Callable[[], Any] | None = None
     # Starts training processes (yolofreeze.core.training.launch); None means the real launcher.
     launcher: Any = None
-    extra: dict[str, Any] = field(default_factory=dict)

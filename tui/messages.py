@@ -31,16 +31,11 @@ class CheckpointFailed(Message):
 
 
 @dataclass
-class PlanChanged(Message):
-    """The freeze plan on the main screen changed (toggle, preset, undo, load)."""
-
-    plan: FreezePlan
-
-
-@dataclass
 class EstimateReady(Message):
-    """A traced memory estimate finished for ``frozen`` under ``config``."""
+    """A traced memory estimate finished for ``frozen`` under ``config``; ``generation`` is the
+    request it answers (yolofreeze.tui.estimate_scheduler): an older one is stale."""
 
+    generation: int
     frozen: frozenset[str]
     config: TrainConfig
     estimate: MemoryEstimate
@@ -49,7 +44,9 @@ class EstimateReady(Message):
 
 @dataclass
 class EstimateUnavailable(Message):
-    """The traced estimate cannot be made (module missing, bad settings, model not traceable)."""
+    """The traced estimate cannot be made for request ``generation`` (bad settings, model not
+    traceable, an estimator bug)."""
 
+    generation: int
     frozen: frozenset[str]
     reason: str

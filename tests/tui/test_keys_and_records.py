@@ -23,7 +23,7 @@ from textual.widgets._footer import FooterKey
 
 from tests.core.launch_helpers import make_record
 from tests.core.test_run_records import FIELD_CASES, SPECIAL_CASES
-from tests.tui.tui_support import fake_estimator, settle
+from tests.tui.tui_support import fake_estimator, settle, wait_for
 from yolofreeze.core.monitoring.gpu import ProcessSampler
 from yolofreeze.core.training.runs import run_status, write_json_atomic
 from yolofreeze.tui.app import make_app
@@ -33,14 +33,6 @@ from yolofreeze.tui.screens.confirm import ConfirmScreen
 from yolofreeze.tui.screens.main import MainScreen
 from yolofreeze.tui.screens.monitor import MonitorScreen
 from yolofreeze.tui.screens.runs import RunsScreen
-
-
-async def wait_for(pilot: Any, cond: Any, tries: int = 100) -> None:
-    for _ in range(tries):
-        await pilot.pause(0.05)
-        if cond():
-            return
-    raise AssertionError("condition not met")
 
 
 def footer_keys(app: Any) -> list[str]:
@@ -68,11 +60,14 @@ async def test_attach_view_keys_leave_and_the_run_keeps_running(key: str, tmp_pa
     rec, proc = live_run
     app = MonitorApp(rec.run_id, deps(tmp_path), interval=0.25)
     async with app.run_test(size=(120, 40)) as pilot:
-        await wait_for(pilot, lambda: isinstance(app.screen, MonitorScreen) and app.screen.status is not None)
+        await wait_for(
+            pilot, lambda: isinstance(app.screen, MonitorScreen) and app.screen.status is not None, "the run's status"
+        )
         assert "Stop training" in footer_keys(app)  # live: the key works, so it is offered
         await pilot.press(key)
-        await pilot.pause(0.2)
-        assert not app.is_running  # left the app: no blank screen left behind
+        await wait_for(
+            pilot, lambda: not app.is_running, "the app to exit"
+        )  # left the app: no blank screen left behind
     assert proc.poll() is None and run_status(rec).state == "starting"  # leaving never stops it
     assert not (rec.dir / "stop.json").exists()
 
@@ -85,12 +80,12 @@ async def test_finished_run_footer_offers_no_stop(tmp_path: Path) -> None:
     async with app.run_test(size=(120, 40)) as pilot:
         screen = app.screen
         assert isinstance(screen, MonitorScreen)
-        await wait_for(pilot, lambda: screen.status is not None and screen.status.ended)
-        await pilot.pause(0.1)
+        await wait_for(pilot, lambda: screen.status is not None and screen.status.ended, "the ending")
+        await wait_for(pilot, lambda: "Back (training keeps running)" in footer_keys(app), "the footer")
         keys = footer_keys(app)
         assert "Stop training" not in keys and "Back (training keeps running)" in keys
         await pilot.press("s")  # not offered, and does nothing
-        await pilot.pause(0.1)
+        await pilot.pause()
         assert not isinstance(app.screen, ConfirmScreen)
 
 
@@ -100,8 +95,7 @@ async def test_ctrl_c_quits_at_once_when_the_plan_is_saved(yolov5s: Path, tmp_pa
         await settle(pilot)
         assert isinstance(app.screen, MainScreen)
         await pilot.press("ctrl+c")
-        await pilot.pause(0.1)
-        assert not app.is_running
+        await wait_for(pilot, lambda: not app.is_running, "the app to exit")
     assert app.return_value == 0
     assert not any("ctrl+q" in n.message for n in app._notifications)
 
@@ -115,25 +109,24 @@ async def test_ctrl_c_asks_on_unsaved_plan_from_any_screen_and_a_second_means_it
         await settle(pilot)
         await pilot.press("b")  # freeze the backbone: the plan is now unsaved
         app.push_screen(RunsScreen(app.deps))
-        await wait_for(pilot, lambda: isinstance(app.screen, RunsScreen))
+        await wait_for(pilot, lambda: isinstance(app.screen, RunsScreen), "the runs list")
         app.screen.query_one(DataTable).focus()
         await pilot.press("ctrl+c")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
         await pilot.press("n")  # stay
-        await wait_for(pilot, lambda: isinstance(app.screen, RunsScreen))
+        await wait_for(pilot, lambda: isinstance(app.screen, RunsScreen), "the runs list")
         assert app.is_running
         # esc on the monitor goes back to the runs list, never to a blank screen
         app.screen.query_one(DataTable).focus()
-        await wait_for(pilot, lambda: app.screen.query_one(DataTable).row_count == 1)
+        await wait_for(pilot, lambda: app.screen.query_one(DataTable).row_count == 1, "the one run listed")
         await pilot.press("enter")
-        await wait_for(pilot, lambda: isinstance(app.screen, MonitorScreen))
+        await wait_for(pilot, lambda: isinstance(app.screen, MonitorScreen), "the monitor")
         await pilot.press("escape")
-        await wait_for(pilot, lambda: isinstance(app.screen, RunsScreen))
+        await wait_for(pilot, lambda: isinstance(app.screen, RunsScreen), "the runs list")
         await pilot.press("ctrl+c")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
         await pilot.press("ctrl+c")  # asked already: the second one quits
-        await pilot.pause(0.1)
-        assert not app.is_running
+        await wait_for(pilot, lambda: not app.is_running, "the app to exit")
     assert app.return_value == 0
     assert proc.poll() is None  # the run was never stopped
 
@@ -156,7 +149,7 @@ async def test_runs_screen_lists_every_damaged_record_with_why(tmp_path: Path) -
     async with app.run_test(size=(200, 60)) as pilot:
         await app.push_screen(screen)
         table = screen.query_one(DataTable)
-        await wait_for(pilot, lambda: table.row_count == len(cases) + 1, tries=200)
+        await wait_for(pilot, lambda: table.row_count == len(cases) + 1, "every record listed")
         rows = {str(table.get_row_at(i)[0]): [str(c) for c in table.get_row_at(i)] for i in range(table.row_count)}
         assert rows[good.run_id][2] == "finished"
         for run_id, why in expected.items():
@@ -167,9 +160,8 @@ async def test_runs_screen_lists_every_damaged_record_with_why(tmp_path: Path) -
         table.focus()
         table.move_cursor(row=bad_index)
         await pilot.press("enter")
-        await pilot.pause(0.2)
+        await wait_for(pilot, lambda: any("unreadable record" in n.message for n in app._notifications), "the notice")
         assert isinstance(app.screen, RunsScreen)
-        assert any("unreadable record" in n.message for n in app._notifications)
 
 
 async def test_monitor_on_a_damaged_record_says_why(tmp_path: Path) -> None:
@@ -177,10 +169,9 @@ async def test_monitor_on_a_damaged_record_says_why(tmp_path: Path) -> None:
     (rec.dir / "exit.json").write_text('{"returncode": "1"}')
     app = MonitorApp(rec.run_id, deps(tmp_path), interval=0.25)
     async with app.run_test(size=(120, 40)) as pilot:
-        await pilot.pause(0.3)
+        await wait_for(pilot, lambda: "unreadable" in str(app.screen.query_one("#monitor-title").render()), "the title")
         title = str(app.screen.query_one("#monitor-title").render())
         assert "unreadable record: exit.json: returncode is '1' (text)" in title
         assert "Stop training" not in footer_keys(app)
         await pilot.press("q")
-        await pilot.pause(0.1)
-        assert not app.is_running
+        await wait_for(pilot, lambda: not app.is_running, "the app to exit")

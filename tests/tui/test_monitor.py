@@ -11,10 +11,12 @@ import psutil
 import pytest
 
 from tests.core.launch_helpers import make_record
+from tests.tui.tui_support import wait_for
 from yolofreeze.core.monitoring.gpu import GpuReading, GpuSample, ProcessReading, ProcessSampler, RecordedSampler
 from yolofreeze.core.training.runs import RunRecord, run_status, write_json_atomic
 from yolofreeze.tui.deps import AppDeps
 from yolofreeze.tui.monitor_app import MonitorApp
+from yolofreeze.tui.screens.confirm import ConfirmScreen
 from yolofreeze.tui.widgets.ending_banner import EndingBanner
 from yolofreeze.tui.widgets.gpu_panel import GpuPanel
 
@@ -102,10 +104,11 @@ async def test_live_run_with_recorded_nvml_then_stop(tmp_path: Path, sleeper: su
     deps = AppDeps(state_dir=tmp_path, gpu_sampler_factory=lambda: RecordedSampler(gpu_samples()))
     app = MonitorApp("live", deps, interval=0.25)
     async with app.run_test(size=(140, 50)) as pilot:
-        for _ in range(40):
-            await pilot.pause(0.1)
-            if app.screen.query(GpuPanel) and "97%" in str(app.screen.query_one(".gpu-fields").render()):
-                break
+        await wait_for(
+            pilot,
+            lambda: app.screen.query(GpuPanel) and "97%" in str(app.screen.query_one(".gpu-fields").render()),
+            "the GPU panel",
+        )
         fields = str(app.screen.query_one(".gpu-fields").render())
         assert "util 97%" in fields and "fan N/A" in fields and "SM 1980 MHz" in fields
         assert "NVIDIA H100" in str(app.screen.query_one(".gpu-title").render())
@@ -117,12 +120,9 @@ async def test_live_run_with_recorded_nvml_then_stop(tmp_path: Path, sleeper: su
         assert "yolofreeze: supervisor starting" in "\n".join(app.screen.query_one("#log").lines)
 
         await pilot.press("s")
-        await pilot.pause(0.2)
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the stop question")
         await pilot.press("y")
-        for _ in range(50):
-            await pilot.pause(0.1)
-            if app.screen.query_one(EndingBanner).has_class("-shown"):
-                break
+        await wait_for(pilot, lambda: app.screen.query_one(EndingBanner).has_class("-shown"), "the ending banner")
         banner = app.screen.query_one(EndingBanner)
         assert banner.has_class("-stopped") and "STOPPED" in str(banner.render())
     assert run_status(rec).state == "stopped" and sleeper.poll() is not None
@@ -137,7 +137,15 @@ async def test_no_nvml_says_so_once_and_shows_processes(tmp_path: Path) -> None:
     )
     app = MonitorApp("oom", deps, interval=0.25)
     async with app.run_test(size=(140, 50)) as pilot:
-        await pilot.pause(0.8)
+        await wait_for(
+            pilot,
+            lambda: (
+                app.screen.query("#nvml-note")
+                and str(app.screen.query_one("#nvml-note").render()).startswith("NVML")
+                and app.screen.query_one(EndingBanner).has_class("-shown")
+            ),
+            "the NVML note and the ending",
+        )
         note = str(app.screen.query_one("#nvml-note").render())
         assert note.startswith("NVML unavailable: NVML Shared Library Not Found")
         assert "CPU and RAM of the training processes" in note
@@ -151,5 +159,7 @@ async def test_no_nvml_says_so_once_and_shows_processes(tmp_path: Path) -> None:
 async def test_unknown_run_is_a_message_not_a_crash(tmp_path: Path) -> None:
     app = MonitorApp("nope", AppDeps(state_dir=tmp_path))
     async with app.run_test() as pilot:
-        await pilot.pause(0.2)
+        await wait_for(
+            pilot, lambda: "no recorded runs" in str(app.screen.query_one("#monitor-title").render()), "the title"
+        )
         assert "no recorded runs" in str(app.screen.query_one("#monitor-title").render())

@@ -11,15 +11,17 @@ from pathlib import Path
 from typing import Any
 
 from textual.pilot import Pilot
+from textual.screen import Screen
 
-from tests.tui.tui_support import fake_estimator, make_hostile
+from tests.tui.tui_support import fake_estimator, make_hostile, wait_until
 from yolofreeze.core.checkpoint.reader import read_checkpoint
 from yolofreeze.core.plan.freeze import preset
 from yolofreeze.tui.app import YoloFreezeApp, make_app
 from yolofreeze.tui.screens.error import ErrorScreen
 from yolofreeze.tui.screens.export import ExportScreen
+from yolofreeze.tui.screens.loading import LoadingScreen
 from yolofreeze.tui.screens.main import MainScreen
-from yolofreeze.tui.widgets.summary import PlanSummary
+from yolofreeze.tui.widgets.summary import PENDING_FREEZE, PlanSummary
 
 
 def app_for(path: Path | str) -> YoloFreezeApp:
@@ -27,10 +29,18 @@ def app_for(path: Path | str) -> YoloFreezeApp:
 
 
 async def settle(pilot: Pilot[Any]) -> None:
-    for _ in range(3):  # the debounce timer, then the worker, then the redraw
-        await pilot.pause(0.05)
-        await pilot.app.workers.wait_for_complete()
-    await pilot.pause()
+    """Until the screen is at rest: the main screen with its --freeze line and estimate answered,
+    or any other screen than the blank and the loading one; then its workers done, redrawn."""
+
+    def at_rest() -> bool:
+        screen = pilot.app.screen
+        if isinstance(screen, MainScreen):
+            summary = screen.query(PlanSummary)
+            answered = screen.estimate_view.state in ("ready", "unavailable")
+            return answered and bool(summary) and summary.first().figures.freeze is not PENDING_FREEZE
+        return type(screen) is not Screen and not isinstance(screen, LoadingScreen)
+
+    await wait_until(pilot, at_rest, "the screen at rest")
 
 
 def summary_lines(app: YoloFreezeApp) -> str:

@@ -96,8 +96,8 @@ async def settle(pilot: Pilot[int]) -> None:
     await pilot.pause()
 
 
-async def wait_until(pilot: Pilot[int], cond: Callable[[], object], what: str, timeout: float = 30.0) -> None:
-    """Let the app run until ``cond()`` holds (a loaded CI machine is slow; a guessed pause flakes)."""
+async def wait_for(pilot: Pilot[int], cond: Callable[[], object], what: str, timeout: float = 30.0) -> None:
+    """Let the app run until ``cond()`` holds, without waiting for workers (some block on purpose)."""
     import time
 
     deadline = time.monotonic() + timeout
@@ -105,4 +105,11 @@ async def wait_until(pilot: Pilot[int], cond: Callable[[], object], what: str, t
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         await pilot.pause(0.05)
+    await pilot.pause()
+
+
+async def wait_until(pilot: Pilot[int], cond: Callable[[], object], what: str, timeout: float = 30.0) -> None:
+    """Let the app run until ``cond()`` holds (a loaded CI machine is slow; a guessed pause flakes),
+    then until its workers are done and the screen is redrawn."""
+    await wait_for(pilot, cond, what, timeout)
     await settle(pilot)

@@ -1,67 +1,76 @@
-"""Every key binding, read from the bindings themselves so the list cannot drift."""
+"""Every key that works where help was asked for, read from the active bindings so it cannot drift."""
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from rich.table import Table
 from rich.text import Text
-from textual.app import ComposeResult
+from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
-from textual.screen import ModalScreen
+from textual.screen import ModalScreen, Screen
 from textual.widgets import Label, Static
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from textual.binding import ActiveBinding
 
 # Keys Textual or the tree provide that are worth knowing, with no Binding of ours behind them.
 EXTRA = [
     ("up/down, j/k", "Move the cursor"),
-    ("pgup/pgdn, home/end", "Page / jump"),
     ("mouse", "Click a row to select and expand it; click its ■/□ symbol to toggle it"),
-    ("ctrl+p", "Command palette: presets, export, save, load, settings"),
+    ("mouse", "Click a setting in the summary (batch, img, optimizer, GPU) to cycle it"),
 ]
-# Settings in the summary can also be clicked.
+KEY_NAMES = {
+    "question_mark": "?",
+    "slash": "/",
+    "right_square_bracket": "]",
+    "left_square_bracket": "[",
+}
+# moving between widgets and the cursor keys: listed once in EXTRA rather than per widget
+SKIPPED_ACTIONS = {"cursor_up", "cursor_down", "app.focus_next", "app.focus_previous", "focus_next", "focus_previous"}
 
 
-def _key_text(binding: Binding) -> str:
-    names = {
-        "question_mark": "?",
-        "slash": "/",
-        "right_square_bracket": "]",
-        "left_square_bracket": "[",
-        "space": "space",
-    }
-    return ", ".join(names.get(k.strip(), k.strip()) for k in binding.key.split(","))
+def _section(node: object) -> str:
+    return str(getattr(node, "HELP_SECTION", "") or type(node).__name__)
 
 
-def binding_rows() -> list[tuple[str, str, str]]:
-    """(section, keys, what it does) for the main screen, the tree and the app."""
-    from yolofreeze.tui.app import YoloFreezeApp
-    from yolofreeze.tui.screens.main import MainScreen
-    from yolofreeze.tui.widgets.layer_tree import LayerTree
+def _depth(node: object) -> int:
+    """The focused widget's keys first, then the screen's, then the app's (as Textual looks them up)."""
+    return 2 if isinstance(node, App) else 1 if isinstance(node, Screen) else 0
 
-    rows: list[tuple[str, str, str]] = []
-    for section, bindings in (
-        ("Tree", LayerTree.BINDINGS),
-        ("Plan", MainScreen.BINDINGS),
-        ("App", YoloFreezeApp.BINDINGS),
-    ):
-        for b in bindings:
-            if not isinstance(b, Binding) or b.action in ("cursor_up", "cursor_down"):
-                continue
-            rows.append((section, _key_text(b), b.tooltip or b.description))
-    rows += [("Other", k, d) for k, d in EXTRA]
-    return rows
+
+def binding_rows(active: Mapping[str, ActiveBinding]) -> list[tuple[str, str, str]]:
+    """(section, keys, what it does) for a screen's active bindings (``Screen.active_bindings``):
+    the focused widget's first, then the screen's, then the app's; keys of one binding joined."""
+    grouped: dict[tuple[int, str, str], tuple[int, str, list[str], str]] = {}
+    for key, (node, binding, _enabled, tooltip) in active.items():
+        if binding.action in SKIPPED_ACTIONS:
+            continue
+        what = tooltip or binding.description or binding.action
+        entry = grouped.setdefault((id(node), binding.action, what), (_depth(node), _section(node), [], what))
+        entry[2].append(KEY_NAMES.get(key, key))
+    ordered = sorted(grouped.values(), key=lambda entry: entry[0])  # stable: each node's own order kept
+    return [(section, ", ".join(keys), what) for _, section, keys, what in ordered] + [
+        ("Other", k, d) for k, d in EXTRA
+    ]
 
 
 class HelpScreen(ModalScreen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,q,question_mark", "dismiss", "Close")]
+
+    def __init__(self, rows: list[tuple[str, str, str]]) -> None:
+        super().__init__()
+        self.rows = rows
 
     def compose(self) -> ComposeResult:
         table = Table(box=None, padding=(0, 1), show_header=False, expand=True)
         table.add_column(style="bold", no_wrap=True)
         table.add_column()
         last = ""
-        for section, keys, what in binding_rows():
+        for section, keys, what in self.rows:
             if section != last:
                 table.add_row(Text(section.upper(), "bold underline"), "")
                 last = section

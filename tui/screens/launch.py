@@ -2,12 +2,18 @@
 
 Problems come back one per field and are shown under that field; nothing starts until there
 are none. Launching switches to the monitor of the new (detached) run.
+
+The form starts from the main screen's settings (batch, image size, optimizer) and the defaults in
+yolofreeze.core.training.options; leaving it with escape hands back a ``LaunchDraft``, so
+reopening it in the same session shows what the user had typed. The prediction shown and stored
+with the run is for the options that passed the checks (batch, image size, optimizer, GPUs): when
+they differ from what the main screen estimated, the form estimates again before launching.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
-from typing import Any, ClassVar
+from dataclasses import dataclass, replace
+from typing import ClassVar
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -18,13 +24,17 @@ from textual.screen import Screen
 from textual.widgets import Button, Footer, Input, Label, Select, Static, Switch
 
 from yolofreeze.core.checkpoint.reader import ModelInfo
+from yolofreeze.core.memory.estimator import MemoryEstimate, TrainConfig
 from yolofreeze.core.plan.freeze import FreezePlan
 from yolofreeze.core.training.dataset import Problem
 from yolofreeze.core.training.launch import LaunchOptions, Validation, launch, validate
 from yolofreeze.core.training.options import DEFAULTS, OPTIMIZERS
 from yolofreeze.core.training.runs import RunRecord
 from yolofreeze.tui.deps import AppDeps
+from yolofreeze.tui.estimate_scheduler import EstimateScheduler, Estimator
 from yolofreeze.tui.format import human_bytes
+from yolofreeze.tui.messages import EstimateReady, EstimateUnavailable
+from yolofreeze.tui.settings import Settings
 
 # (field, label, default, placeholder)
 TEXT_FIELDS = (
@@ -40,12 +50,37 @@ TEXT_FIELDS = (
     ("yolov5_dir", "yolov5 clone", "", "empty = the yolov5 pip package"),
 )
 INT_FIELDS = ("epochs", "batch", "img", "workers")
+SETTINGS_FIELDS = ("batch", "img", "optimizer")  # what the main screen's settings fill in
+
+
+@dataclass(frozen=True)
+class LaunchDraft:
+    """The form as the user left it, and the main screen's settings it started from."""
+
+    values: tuple[tuple[str, str], ...]  # (field, text) for the text fields and "optimizer"
+    switches: tuple[tuple[str, bool], ...]
+    settings: Settings
+
+
+def _start_values(settings: Settings, draft: LaunchDraft | None) -> tuple[dict[str, str], dict[str, bool]]:
+    """A draft wins, except that settings changed on the main screen since the draft win over it."""
+    values = {fid: default for fid, _, default, _ in TEXT_FIELDS}
+    values.update(batch=str(settings.batch), img=str(settings.img), optimizer=settings.optimizer)
+    switches = {"bn-eval": True, "plots": True}
+    if draft is not None:
+        mine = dict(draft.values)
+        if draft.settings.traced_part() != settings.traced_part():
+            for fid in SETTINGS_FIELDS:
+                mine.pop(fid, None)
+        values.update(mine)
+        switches.update(draft.switches)
+    return values, switches
 
 
 class Validated(Message):
-    def __init__(self, validation: Validation, launching: bool) -> None:
+    def __init__(self, validation: Validation, launching: bool, options: LaunchOptions) -> None:
         super().__init__()
-        self.validation, self.launching = validation, launching
+        self.validation, self.launching, self.options = validation, launching, options
 
 
 class Launched(Message):
@@ -60,9 +95,19 @@ class LaunchFailed(Message):
         self.message = message
 
 
-class LaunchScreen(Screen[None]):
+def _config(opts: LaunchOptions, v: Validation) -> TrainConfig:
+    """What the estimate depends on, as train.py will run these options."""
+    return TrainConfig(batch=opts.batch, img=opts.img, optimizer=opts.optimizer, gpus=max(v.gpus, 1))
+
+
+def _config_text(config: TrainConfig) -> str:
+    gpus = f"{config.gpus} GPU" + ("s" if config.gpus > 1 else "")
+    return f"batch {config.batch} @ {config.img} px, {config.optimizer}, {gpus}"
+
+
+class LaunchScreen(Screen[LaunchDraft | None]):
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "app.pop_screen", "Back"),
+        Binding("escape", "back", "Back"),
         Binding("ctrl+l", "launch", "Launch"),
         Binding("ctrl+d", "demo_data", "Demo data", priority=True),  # over Input's delete-right
     ]
@@ -76,9 +121,30 @@ class LaunchScreen(Screen[None]):
     LaunchScreen .field-row Input { width: 1fr; }
     """
 
-    def __init__(self, info: ModelInfo, plan: FreezePlan, deps: AppDeps, estimate: object | None = None) -> None:
+    def __init__(
+        self,
+        info: ModelInfo,
+        plan: FreezePlan,
+        deps: AppDeps,
+        estimate: MemoryEstimate | None = None,
+        *,
+        settings: Settings | None = None,
+        draft: LaunchDraft | None = None,
+        estimator: Estimator | None = None,
+        estimate_delay: float = 0.0,
+    ) -> None:
         super().__init__()
         self.info, self.plan, self.deps, self.estimate = info, plan, deps, estimate
+        self.settings = settings or Settings()
+        self.start_values, self.start_switches = _start_values(self.settings, draft)
+        # without an estimator (or with estimates off) a run whose options differ from the
+        # estimate's is launched with no prediction rather than with a wrong one
+        self.estimates = (
+            EstimateScheduler(self, info, estimator, estimate_delay)
+            if estimator is not None and estimate_delay >= 0
+            else None
+        )
+        self._waiting: tuple[LaunchOptions, Validation] | None = None  # launch once the estimate answers
 
     def compose(self) -> ComposeResult:
         c = self.plan.counts
@@ -89,7 +155,8 @@ class LaunchScreen(Screen[None]):
         )
         yield Static(self._estimate_text(), id="launch-estimate")
         with VerticalScroll(id="launch-form"):
-            for fid, label, default, placeholder in TEXT_FIELDS:
+            for fid, label, _default, placeholder in TEXT_FIELDS:
+                default = self.start_values[fid]
                 yield Label(label, classes="field-label")
                 if fid == "data":
                     with Horizontal(classes="field-row"):
@@ -99,14 +166,20 @@ class LaunchScreen(Screen[None]):
                     yield Input(default, placeholder=placeholder, id=f"in-{fid}")
                 yield Static("", id=f"err-{fid}", classes="field-error")
             yield Label("optimizer", classes="field-label")
-            yield Select([(o, o) for o in OPTIMIZERS], value=DEFAULTS.optimizer, allow_blank=False, id="in-optimizer")
+            optimizer = self.start_values["optimizer"]
+            yield Select(
+                [(o, o) for o in OPTIMIZERS],
+                value=optimizer if optimizer in OPTIMIZERS else DEFAULTS.optimizer,
+                allow_blank=False,
+                id="in-optimizer",
+            )
             yield Static("", id="err-optimizer", classes="field-error")
             yield Label(
                 "BatchNorm policy: frozen BN layers stay in eval mode (running stats fixed)", classes="field-label"
             )
-            yield Switch(value=True, id="in-bn-eval")
+            yield Switch(value=self.start_switches["bn-eval"], id="in-bn-eval")
             yield Label("plots (labels, confusion matrix, results.png)", classes="field-label")
-            yield Switch(value=True, id="in-plots")
+            yield Switch(value=self.start_switches["plots"], id="in-plots")
             yield Static("", id="err-weights", classes="field-error")
             yield Static("", id="err-plan", classes="field-error")
             with Horizontal(id="launch-buttons"):
@@ -116,16 +189,16 @@ class LaunchScreen(Screen[None]):
         yield Footer()
 
     def _estimate_text(self) -> str:
-        est: Any = self.estimate
-        breakdown = getattr(est, "plan", None)
-        if breakdown is None:
+        est = self.estimate
+        if est is None:
             return "predicted GPU memory: no estimate yet"
-        cfg = getattr(est, "config", None)
-        where = f" (estimated for batch {cfg.batch}, img {cfg.img})" if cfg is not None else ""
         return (
-            f"predicted GPU memory per GPU: torch reserved {human_bytes(breakdown.peak_reserved)}, "
-            f"NVML used {human_bytes(breakdown.nvidia_smi)}{where}"
+            f"predicted GPU memory per GPU: torch reserved {human_bytes(est.plan.peak_reserved)}, "
+            f"nvidia-smi {human_bytes(est.plan.nvidia_smi)} (for {_config_text(est.config)})"
         )
+
+    def _show_estimate_text(self, text: str | None = None) -> None:
+        self.query_one("#launch-estimate", Static).update(text or self._estimate_text())
 
     def _options(self) -> tuple[LaunchOptions, list[Problem]]:
         values = {fid: self.query_one(f"#in-{fid}", Input).value.strip() for fid, *_ in TEXT_FIELDS}
@@ -137,8 +210,6 @@ class LaunchScreen(Screen[None]):
             except ValueError:
                 problems.append(Problem(f, f"{values[f]!r} is not a whole number"))
                 ints[f] = 1
-        est: Any = self.estimate
-        breakdown = getattr(est, "plan", None)
         opts = LaunchOptions(
             checkpoint=self.info.path,
             data=values["data"],
@@ -155,10 +226,17 @@ class LaunchScreen(Screen[None]):
             bn_eval=self.query_one("#in-bn-eval", Switch).value,
             plots=self.query_one("#in-plots", Switch).value,
             yolov5_dir=values["yolov5_dir"] or None,
-            predicted_reserved=getattr(breakdown, "peak_reserved", None),
-            predicted_nvidia_smi=getattr(breakdown, "nvidia_smi", None),
         )
         return opts, problems
+
+    def draft(self) -> LaunchDraft:
+        values = [(fid, self.query_one(f"#in-{fid}", Input).value) for fid, *_ in TEXT_FIELDS]
+        values.append(("optimizer", str(self.query_one("#in-optimizer", Select).value)))
+        switches = tuple((sid, self.query_one(f"#in-{sid}", Switch).value) for sid in ("bn-eval", "plots"))
+        return LaunchDraft(tuple(values), switches, self.settings)
+
+    def action_back(self) -> None:
+        self.dismiss(self.draft())
 
     def on_mount(self) -> None:
         # keyboard first: the one field every launch needs has the cursor
@@ -202,15 +280,62 @@ class LaunchScreen(Screen[None]):
             return
         if early:
             v = replace(v, problems=tuple(early) + v.problems)
-        self.post_message(Validated(v, launching))
-        if v.ok and launching:
-            launcher = self.deps.launcher or launch
-            try:
-                record = launcher(opts, state=self.deps.state_dir, validation=v)
-            except Exception as e:
-                self.post_message(LaunchFailed(f"could not launch: {e}"))
-                return
-            self.post_message(Launched(record))
+        self.post_message(Validated(v, launching, opts))
+
+    @work(thread=True, exclusive=True, group="launch-start", description="launching the training")
+    def launch_worker(self, opts: LaunchOptions, v: Validation) -> None:
+        launcher = self.deps.launcher or launch
+        try:
+            record = launcher(opts, state=self.deps.state_dir, validation=v)
+        except Exception as e:
+            self.post_message(LaunchFailed(f"could not launch: {e}"))
+            return
+        self.post_message(Launched(record))
+
+    def _start(self, opts: LaunchOptions, v: Validation, estimate: MemoryEstimate | None) -> None:
+        """Launch, storing ``estimate`` as the run's prediction (it is for exactly these options)."""
+        if estimate is not None:
+            opts = replace(
+                opts, predicted_reserved=estimate.plan.peak_reserved, predicted_nvidia_smi=estimate.plan.nvidia_smi
+            )
+        self.launch_worker(opts, v)
+
+    def _predict(self, opts: LaunchOptions, v: Validation, launching: bool) -> None:
+        """Make sure the prediction is for ``opts``; launch when asked and it is (or cannot be)."""
+        config = _config(opts, v)
+        if self.estimate is not None and self.estimate.config == config:
+            if launching:
+                self._start(opts, v, self.estimate)
+            return
+        if self.estimates is None:
+            if self.estimate is not None:
+                self._show_estimate_text(self._estimate_text() + "; not for these options")
+            if launching:
+                self._start(opts, v, None)  # no prediction rather than another configuration's
+            return
+        self._waiting = (opts, v) if launching else None
+        self._show_estimate_text(f"predicted GPU memory: estimating for {_config_text(config)} …")
+        self.estimates.request(self.plan.frozen, config)
+
+    @on(EstimateReady)
+    def _estimate_ready(self, message: EstimateReady) -> None:
+        if self.estimates is None or not self.estimates.is_current(message.generation):
+            return
+        self.estimate = message.estimate
+        self._show_estimate_text()
+        if self._waiting is not None:
+            (opts, v), self._waiting = self._waiting, None
+            self._start(opts, v, message.estimate)
+
+    @on(EstimateUnavailable)
+    def _estimate_unavailable(self, message: EstimateUnavailable) -> None:
+        if self.estimates is None or not self.estimates.is_current(message.generation):
+            return
+        self.estimate = None
+        self._show_estimate_text(f"predicted GPU memory: unavailable ({message.reason})")
+        if self._waiting is not None:
+            (opts, v), self._waiting = self._waiting, None
+            self._start(opts, v, None)
 
     @on(Validated)
     def show_problems(self, event: Validated) -> None:
@@ -228,6 +353,8 @@ class LaunchScreen(Screen[None]):
             else (f"{len(v.problems)} problem(s) to fix" + (": " + "; ".join(leftover) if leftover else ""))
         )
         self.query_one("#launch-result", Static).update(text + (" — launching …" if v.ok and event.launching else ""))
+        if v.ok:
+            self._predict(event.options, v, event.launching)
 
     @on(LaunchFailed)
     def show_failure(self, event: LaunchFailed) -> None:

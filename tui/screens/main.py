@@ -1,72 +1,52 @@
 """The main screen: the layer tree, the always-visible summary, and every plan edit.
 
-The screen owns the plan and its undo history; widgets get the plan handed down and post
-nothing but their own UI events. Core computes every number (counts, state bytes, exports,
-the traced estimate); the estimate runs in a thread worker after a short debounce.
+The plan and its undo history live in a ``PlanSession`` (UI-free, core/plan/session.py); the
+traced estimate's debounce, worker and staleness in an ``EstimateScheduler``; the training
+settings in a ``Settings`` value. The screen wires keys to them and shows what they answer;
+widgets get the plan handed down and post nothing but their own UI events. Its services (the
+estimator, the debounce, the app's dependencies) come in through the constructor.
 """
 
 from __future__ import annotations
 
 import os
-import time
 from functools import partial
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
+from textual.command import Provider
 from textual.containers import Container, Vertical
 from textual.screen import Screen
-from textual.timer import Timer
 from textual.widgets import Footer, Input, Static
-from textual.worker import get_current_worker
 
 from yolofreeze.core.checkpoint.tree import ModelTree, model_tree
-from yolofreeze.core.errors import PlanError, YoloFreezeError
+from yolofreeze.core.errors import PlanError
 from yolofreeze.core.memory.analytic import state_bytes
-from yolofreeze.core.plan.freeze import Export, FreezePlan, export, load_plan_file, preset, write_atomic, yolov5_args
+from yolofreeze.core.memory.estimator import TrainConfig
+from yolofreeze.core.plan.freeze import Export, FreezePlan, export, load_plan_file, write_atomic, yolov5_args
+from yolofreeze.core.plan.session import PlanSession
+from yolofreeze.tui.deps import AppDeps
+from yolofreeze.tui.estimate_scheduler import EstimateScheduler, Estimator
 from yolofreeze.tui.format import human_bytes, human_count, safe_text
-from yolofreeze.tui.messages import EstimateReady, EstimateUnavailable, PlanChanged
+from yolofreeze.tui.messages import EstimateReady, EstimateUnavailable
+from yolofreeze.tui.screens.confirm import ConfirmScreen
+from yolofreeze.tui.screens.export import ExportScreen
+from yolofreeze.tui.screens.help import HelpScreen, binding_rows
+from yolofreeze.tui.screens.launch import LaunchDraft, LaunchScreen
+from yolofreeze.tui.screens.main_commands import PlanCommands
+from yolofreeze.tui.screens.prompt import PromptScreen
+from yolofreeze.tui.screens.runs import RunsScreen
+from yolofreeze.tui.settings import Settings
 from yolofreeze.tui.widgets.hostile_banner import HostileBanner
 from yolofreeze.tui.widgets.layer_tree import LayerTree
-from yolofreeze.tui.widgets.summary import PENDING_FREEZE, EstimateView, PlanFigures, PlanSummary, Settings
+from yolofreeze.tui.widgets.summary import PENDING_FREEZE, EstimateView, PlanFigures, PlanSummary
 
 if TYPE_CHECKING:
     from textual.notifications import SeverityLevel
 
     from yolofreeze.core.checkpoint.reader import ModelInfo
-    from yolofreeze.tui.app import YoloFreezeApp
-
-GPU_GIB = (8, 12, 16, 24, 40, 48, 80)
-IMG_SIZES = (320, 416, 512, 640, 960, 1280)
-OPTIMIZERS = ("SGD", "Adam", "AdamW")
-
-
-class PlanHistory:
-    """Undo/redo over frozen sets; a new edit drops the redo tail."""
-
-    def __init__(self, first: frozenset[str]) -> None:
-        self.states = [first]
-        self.index = 0
-
-    def push(self, frozen: frozenset[str]) -> None:
-        if frozen == self.states[self.index]:
-            return
-        del self.states[self.index + 1 :]
-        self.states.append(frozen)
-        self.index += 1
-
-    def undo(self) -> frozenset[str] | None:
-        if self.index == 0:
-            return None
-        self.index -= 1
-        return self.states[self.index]
-
-    def redo(self) -> frozenset[str] | None:
-        if self.index + 1 >= len(self.states):
-            return None
-        self.index += 1
-        return self.states[self.index]
 
 
 class MainScreen(Screen[None]):
@@ -96,20 +76,37 @@ class MainScreen(Screen[None]):
         Binding("q", "quit_app", "Quit"),
     ]
 
-    def __init__(self, info: ModelInfo, plan: FreezePlan, notes: tuple[str, ...] = (), width: int = 80) -> None:
+    COMMANDS: ClassVar[set[type[Provider] | Any]] = {PlanCommands}
+    HELP_SECTION = "Plan"
+
+    def __init__(
+        self,
+        info: ModelInfo,
+        plan: FreezePlan,
+        *,
+        estimator: Estimator,
+        estimate_delay: float,
+        deps: AppDeps,
+        notes: tuple[str, ...] = (),
+        width: int = 80,
+    ) -> None:
         # The breakpoint class from the start: set after mount, it would restyle every widget
         # once more before the first frame.
         super().__init__(classes="-wide" if width >= 120 else "-narrow")
         self.info = info
         self.model: ModelTree = model_tree(info)
-        self.plan = plan
-        self.saved_frozen = plan.frozen  # what is on disk (or the starting point): quit asks when different
-        self.history = PlanHistory(plan.frozen)
+        self.session = PlanSession(plan)
         self.settings = Settings()
+        self.deps = deps
         self.notes = notes
+        self.estimates = EstimateScheduler(self, info, estimator, estimate_delay)
         self.estimate_view = EstimateView("waiting")
-        self._estimate_timer: Timer | None = None
+        self.launch_draft: LaunchDraft | None = None  # the launch form as last left, this session
         self._sha256: str | None = None
+
+    @property
+    def plan(self) -> FreezePlan:
+        return self.session.plan
 
     def notify(
         self,
@@ -123,13 +120,6 @@ class MainScreen(Screen[None]):
         """Every toast on this screen quotes file content at some point (plan errors, names,
         hostile globals): escaped, and never parsed as markup."""
         super().notify(safe_text(message), title=safe_text(title), severity=severity, timeout=timeout, markup=False)
-
-    @property
-    def yapp(self) -> YoloFreezeApp:
-        from yolofreeze.tui.app import YoloFreezeApp
-
-        assert isinstance(self.app, YoloFreezeApp)
-        return self.app
 
     # -- layout ------------------------------------------------------------------------------
 
@@ -164,7 +154,7 @@ class MainScreen(Screen[None]):
         for note in self.notes:
             self.notify(note, severity="warning", timeout=8)
         # The first estimate imports torch; it waits until this screen has been drawn.
-        self.call_after_refresh(self._schedule_estimate)
+        self.call_after_refresh(self._ask_estimate)
 
     @property
     def layer_tree(self) -> LayerTree:
@@ -194,17 +184,13 @@ class MainScreen(Screen[None]):
 
     # -- plan edits --------------------------------------------------------------------------
 
-    def set_plan(self, plan: FreezePlan, changed: list[str] | None = None, record: bool = True) -> None:
-        """Apply a plan: repaint the affected rows and the instant figures in this frame, then
-        (debounced) the traced estimate."""
-        if record:
-            self.history.push(plan.frozen)
-        self.plan = plan
+    def show_plan(self, plan: FreezePlan, changed: list[str] | None = None) -> None:
+        """Show the session's new plan: the affected rows and the instant figures in this frame,
+        then (debounced) the traced estimate."""
         self.layer_tree.show_plan(plan, changed)
         self.summary.show(self.figures(plan, freeze=PENDING_FREEZE))
         self.call_after_refresh(self._show_freeze_args, plan)
-        self.post_message(PlanChanged(plan))
-        self._schedule_estimate()
+        self._ask_estimate()
 
     def _show_freeze_args(self, plan: FreezePlan) -> None:
         if plan is self.plan:  # a newer edit schedules its own
@@ -217,20 +203,18 @@ class MainScreen(Screen[None]):
         if not names:
             self.notify("Nothing to freeze here: this row has no parameters.", severity="warning")
             return
-        self.set_plan(self.plan.toggle(names), changed=keys)
+        self.show_plan(self.session.toggle(names), changed=keys)
         tree.clear_range()
 
     def action_preset(self, spec: str) -> None:
         try:
-            plan = preset(self.info, spec)
+            plan = self.session.preset(spec)
         except PlanError as e:
             self.notify(e.message, severity="error")
             return
-        self.set_plan(plan)  # no toast: it would cover the summary that shows the result
+        self.show_plan(plan)  # no toast: it would cover the summary that shows the result
 
     def action_first_n(self) -> None:
-        from yolofreeze.tui.screens.prompt import PromptScreen
-
         top = self.info.layers[-1].index + 1 if self.info.layers else 0
 
         def check(text: str) -> str | None:
@@ -248,18 +232,18 @@ class MainScreen(Screen[None]):
         self.app.push_screen(PromptScreen(f"Freeze the first N layers (0-{top}):", default, check=check), apply)
 
     def action_undo(self) -> None:
-        frozen = self.history.undo()
-        if frozen is None:
+        plan = self.session.undo()
+        if plan is None:
             self.notify("Nothing to undo", timeout=2)
             return
-        self.set_plan(FreezePlan(self.info, frozen), record=False)
+        self.show_plan(plan)
 
     def action_redo(self) -> None:
-        frozen = self.history.redo()
-        if frozen is None:
+        plan = self.session.redo()
+        if plan is None:
             self.notify("Nothing to redo", timeout=2)
             return
-        self.set_plan(FreezePlan(self.info, frozen), record=False)
+        self.show_plan(plan)
 
     # -- filter ------------------------------------------------------------------------------
 
@@ -293,117 +277,57 @@ class MainScreen(Screen[None]):
 
     # -- settings ----------------------------------------------------------------------------
 
-    def _set_settings(self, settings: Settings, traced: bool = True) -> None:
+    def _set_settings(self, settings: Settings) -> None:
+        traced = settings.traced_part() != self.settings.traced_part()
         self.settings = settings
         self.summary.show(self.figures(self.plan, freeze=self.summary.figures.freeze))
         if traced:
-            self._schedule_estimate()
+            self._ask_estimate()
 
     def action_cycle_gpu(self) -> None:
-        i = GPU_GIB.index(self.settings.gpu_gib) if self.settings.gpu_gib in GPU_GIB else -1
-        self._set_settings(
-            Settings(
-                self.settings.batch,
-                self.settings.img,
-                self.settings.optimizer,
-                GPU_GIB[(i + 1) % len(GPU_GIB)],
-            ),
-            traced=False,
-        )
+        self._set_settings(self.settings.next_gpu())
 
     def action_cycle_batch(self, factor: float = 2) -> None:
-        batch = max(1, min(1024, int(self.settings.batch * factor)))
-        self._set_settings(Settings(batch, self.settings.img, self.settings.optimizer, self.settings.gpu_gib))
+        self._set_settings(self.settings.scaled_batch(factor))
 
     def action_cycle_img(self) -> None:
-        i = IMG_SIZES.index(self.settings.img) if self.settings.img in IMG_SIZES else -1
-        self._set_settings(
-            Settings(
-                self.settings.batch,
-                IMG_SIZES[(i + 1) % len(IMG_SIZES)],
-                self.settings.optimizer,
-                self.settings.gpu_gib,
-            )
-        )
+        self._set_settings(self.settings.next_img())
 
     def action_cycle_optimizer(self) -> None:
-        i = OPTIMIZERS.index(self.settings.optimizer)
-        self._set_settings(
-            Settings(
-                self.settings.batch,
-                self.settings.img,
-                OPTIMIZERS[(i + 1) % len(OPTIMIZERS)],
-                self.settings.gpu_gib,
-            )
-        )
+        self._set_settings(self.settings.next_optimizer())
 
     # -- traced estimate ---------------------------------------------------------------------
 
-    def _schedule_estimate(self) -> None:
-        if self._estimate_timer is not None:
-            self._estimate_timer.stop()
-        delay = self.yapp.estimate_delay
-        if delay < 0:  # estimates switched off (tests that must not import torch)
+    def _ask_estimate(self) -> None:
+        if not self.estimates.enabled:  # switched off (tests that must not import torch)
             return
         if self.info.hostile:
             # an estimate builds the model: yolov5 would unpickle or eval() what the banner names
-            self.estimate_view = EstimateView("unavailable", None, "not run for a hostile file (see the banner)")
-            self.summary.show(estimate=self.estimate_view)
+            self._show_estimate(EstimateView("unavailable", None, "not run for a hostile file (see the banner)"))
             return
-        self.estimate_view = EstimateView("estimating", self.estimate_view.estimate)
-        self.summary.show(estimate=self.estimate_view)
-        self._estimate_timer = self.set_timer(max(delay, 0.01), self._start_estimate)
-
-    def _start_estimate(self) -> None:
+        self._show_estimate(EstimateView("estimating", self.estimate_view.estimate))
         s = self.settings
-        # App-level workers: the app's one Worker.StateChanged handler sees every failure.
-        self.app.run_worker(
-            partial(self._estimate, self.plan.frozen, (s.batch, s.img, s.optimizer)),
-            thread=True,
-            exclusive=True,
-            group="estimate",
-            exit_on_error=False,
-            description="memory estimate",
-        )
+        self.estimates.request(self.plan.frozen, TrainConfig(batch=s.batch, img=s.img, optimizer=s.optimizer))
 
-    def _estimate(self, frozen: frozenset[str], setting: tuple[int, int, str]) -> None:
-        worker = get_current_worker()
-        started = time.perf_counter()
-        try:
-            from yolofreeze.core.memory.estimator import EstimateCancelled, TrainConfig
-        except ImportError as e:
-            self.post_message(EstimateUnavailable(frozen, f"estimator not installed ({e.name or e})"))
-            return
-        config = TrainConfig(batch=setting[0], img=setting[1], optimizer=setting[2])
-        try:
-            result = self.yapp.estimator(self.info, frozen, config, lambda: worker.is_cancelled)
-        except EstimateCancelled:
-            return
-        except NotImplementedError:
-            self.post_message(EstimateUnavailable(frozen, "the traced estimator is not finished yet"))
-            return
-        except YoloFreezeError as e:
-            self.post_message(EstimateUnavailable(frozen, e.message))
-            return
-        if not worker.is_cancelled:
-            self.post_message(EstimateReady(frozen, config, result, time.perf_counter() - started))
+    def on_screen_resume(self) -> None:
+        # One estimate runs at a time: one the launch form asked for may have cancelled this
+        # screen's, which would then never answer.
+        if self.estimate_view.state == "estimating" and not self.estimates.busy:
+            self._ask_estimate()
+
+    def _show_estimate(self, view: EstimateView) -> None:
+        self.estimate_view = view
+        self.summary.show(estimate=view)
 
     @on(EstimateReady)
     def _estimate_ready(self, message: EstimateReady) -> None:
-        s = self.settings
-        current = (s.batch, s.img, s.optimizer)
-        if (
-            message.frozen != self.plan.frozen
-            or (message.config.batch, message.config.img, message.config.optimizer) != current
-        ):
-            return  # a newer estimate is on its way
-        self.estimate_view = EstimateView("ready", message.estimate, seconds=message.seconds)
-        self.summary.show(estimate=self.estimate_view)
+        if self.estimates.is_current(message.generation):  # else a newer estimate is on its way
+            self._show_estimate(EstimateView("ready", message.estimate, seconds=message.seconds))
 
     @on(EstimateUnavailable)
     def _estimate_unavailable(self, message: EstimateUnavailable) -> None:
-        self.estimate_view = EstimateView("unavailable", None, message.reason)
-        self.summary.show(estimate=self.estimate_view)
+        if self.estimates.is_current(message.generation):  # a cancelled plan's late failure is not news
+            self._show_estimate(EstimateView("unavailable", None, message.reason))
 
     # -- export, clipboard, plan files -------------------------------------------------------
 
@@ -418,15 +342,13 @@ class MainScreen(Screen[None]):
         return self._sha256
 
     def action_export(self) -> None:
-        from yolofreeze.tui.screens.export import ExportScreen
+        plan = self.plan
 
-        self.app.push_screen(
-            ExportScreen(self.plan, self.checkpoint_sha256, self.default_plan_path()), self._export_closed
-        )
+        def closed(written: str | None) -> None:
+            if written:  # the plan is on disk in some format: quitting loses nothing
+                self.session.mark_saved(plan)
 
-    def _export_closed(self, written: str | None) -> None:
-        if written:  # the plan is on disk in some format: quitting loses nothing
-            self.saved_frozen = self.plan.frozen
+        self.app.push_screen(ExportScreen(plan, self.checkpoint_sha256, self.default_plan_path()), closed)
 
     def action_copy(self) -> None:
         result = export(self.plan, "yolov5")
@@ -437,8 +359,6 @@ class MainScreen(Screen[None]):
         self.notify(f"Copied to clipboard: {result.text.strip()[:60]}", timeout=3)
 
     def action_save_plan(self) -> None:
-        from yolofreeze.tui.screens.prompt import PromptScreen
-
         def chosen(path: str | None) -> None:
             if path:
                 self.app.run_worker(
@@ -461,12 +381,10 @@ class MainScreen(Screen[None]):
         self.app.call_from_thread(self._saved, plan, path)
 
     def _saved(self, plan: FreezePlan, path: str) -> None:
-        self.saved_frozen = plan.frozen
+        self.session.mark_saved(plan)
         self.notify(f"Plan saved to {path}", timeout=3)
 
     def action_load_plan(self) -> None:
-        from yolofreeze.tui.screens.prompt import PromptScreen
-
         def chosen(path: str | None) -> None:
             if not path:
                 return
@@ -475,8 +393,8 @@ class MainScreen(Screen[None]):
             except PlanError as e:
                 self.notify(e.message, severity="error")
                 return
-            self.set_plan(imported.plan)
-            self.saved_frozen = imported.plan.frozen
+            self.show_plan(self.session.apply(imported.plan))
+            self.session.mark_saved()
             for w in imported.warnings:
                 self.notify(w, severity="warning")
             self.notify(f"Loaded {path}: {human_count(imported.plan.counts.frozen_params)} frozen", timeout=3)
@@ -489,9 +407,7 @@ class MainScreen(Screen[None]):
     # -- other screens -----------------------------------------------------------------------
 
     def action_help(self) -> None:
-        from yolofreeze.tui.screens.help import HelpScreen
-
-        self.app.push_screen(HelpScreen())
+        self.app.push_screen(HelpScreen(binding_rows(self.active_bindings)))
 
     def action_launch(self) -> None:
         if self.info.hostile:
@@ -501,26 +417,30 @@ class MainScreen(Screen[None]):
                 title="Hostile checkpoint",
             )
             return
-        try:
-            from yolofreeze.tui.screens.launch import LaunchScreen  # type: ignore[import-not-found,unused-ignore]
-        except ImportError as e:
-            self.notify(f"Training launch is not available in this build ({e})", severity="warning")
-            return
-        self.app.push_screen(LaunchScreen(self.info, self.plan, self.yapp.deps, self.estimate_view.estimate))
+
+        def left(draft: LaunchDraft | None) -> None:
+            if draft is not None:
+                self.launch_draft = draft
+
+        screen = LaunchScreen(
+            self.info,
+            self.plan,
+            self.deps,
+            self.estimate_view.estimate,
+            settings=self.settings,
+            draft=self.launch_draft,
+            estimator=self.estimates.estimator,
+            estimate_delay=self.estimates.delay,
+        )
+        self.app.push_screen(screen, left)
 
     def action_runs(self) -> None:
-        try:
-            from yolofreeze.tui.screens.runs import RunsScreen  # type: ignore[import-not-found,unused-ignore]
-        except ImportError as e:
-            self.notify(f"The runs list is not available in this build ({e})", severity="warning")
-            return
-        self.app.push_screen(RunsScreen(self.yapp.deps))
+        self.app.push_screen(RunsScreen(self.deps))
 
     def action_quit_app(self) -> None:
-        if self.plan.frozen == self.saved_frozen:
+        if not self.session.unsaved:
             self.app.exit(0)
             return
-        from yolofreeze.tui.screens.confirm import ConfirmScreen
 
         def answer(quit_: bool | None) -> None:
             if quit_:

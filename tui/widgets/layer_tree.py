@@ -37,6 +37,7 @@ class LayerTree(Tree[str]):
     LayerTree > .layer-tree--range { background: $accent 25%; }
     """
 
+    HELP_SECTION = "Tree"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("space", "screen.toggle_freeze", "Freeze", tooltip="Freeze / unfreeze the row or range"),
         Binding("v", "mark_range", "Range", tooltip="Mark a range start; space then applies to the range"),
@@ -136,9 +137,6 @@ class LayerTree(Tree[str]):
             return [node.data] if node is not None and node.data is not None else []
         lo, hi = sorted((anchor_node.line, cursor))
         return [ln.node.data for ln in lines[lo : hi + 1] if ln.node.data is not None]
-
-    def selected_parameters(self) -> tuple[str, ...]:
-        return self.model.parameters_of(self.range_keys())
 
     def action_mark_range(self) -> None:
         self.range_start = None if self.range_start is not None else self.cursor_key

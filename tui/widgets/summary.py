@@ -18,6 +18,7 @@ from textual.widget import Widget
 from yolofreeze.core.memory.analytic import StateBytes
 from yolofreeze.core.plan.freeze import Export, PlanCounts
 from yolofreeze.tui.format import human_bytes, human_count, safe_text
+from yolofreeze.tui.settings import Settings
 
 if TYPE_CHECKING:
     from yolofreeze.core.memory.estimator import MemoryBreakdown, MemoryEstimate
@@ -26,16 +27,6 @@ if TYPE_CHECKING:
 # need core's prefix compression, which takes a few milliseconds on large models).
 PENDING_FREEZE = Export("yolov5", "", False, "")
 WIDE = 52  # at this many columns the summary shows the full breakdown
-
-
-@dataclass(frozen=True)
-class Settings:
-    """What the user chose for the traced estimate and the fit check."""
-
-    batch: int = 16
-    img: int = 640
-    optimizer: str = "SGD"
-    gpu_gib: int = 24
 
 
 @dataclass(frozen=True)
