@@ -22,6 +22,7 @@ from yolofreeze.core.errors import UsageError, YoloFreezeError
 from yolofreeze.core.memory.allocator import ReplayResult, replay
 from yolofreeze.core.memory.analytic import OPTIMIZERS
 from yolofreeze.core.memory.kinds import GRADIENTS, NAMES, TEMPORARIES
+from yolofreeze.core.plan.freeze import require_something_to_train
 
 MIB = 1 << 20
 # What nvidia-smi shows beyond torch's reserved memory: the CUDA context (driver, kernels,
@@ -277,6 +278,7 @@ def estimate_memory(
     those alive then (train.py frees them every step with ``zero_grad``).
     """
     config.validate()
+    require_something_to_train(info, frozen)  # NothingToTrainError: there is no backward to trace
     img = effective_img(info, config.img)
     baseline_pair = _trace_pair(info, frozenset(), config.optimizer, config.amp, cancelled)
     plan_pair = _trace_pair(info, frozen, config.optimizer, config.amp, cancelled)
@@ -299,6 +301,7 @@ def max_batch(
     config.validate()
     if gpu_mem_bytes <= 0:
         raise UsageError("GPU memory must be more than 0")
+    require_something_to_train(info, frozen)
     img = effective_img(info, config.img)
     pair = _trace_pair(info, frozen, config.optimizer, config.amp, cancelled)
 
