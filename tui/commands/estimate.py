@@ -26,7 +26,7 @@ from yolofreeze.tui.commands.common import (
     resolve_plan,
     whole_number,
 )
-from yolofreeze.tui.format import human_bytes
+from yolofreeze.tui.format import human_bytes, human_count, step_time_text
 
 _ROWS = (
     ("weights", "weights (fp32)"),
@@ -126,11 +126,13 @@ def _as_json(est: MemoryEstimate, label: str, img: int, gpu_bytes: int | None, b
         "effective_img": img,
         "per_gpu_batch": est.config.per_gpu_batch,
         "accumulate": est.accumulate,
-        "units": "bytes per GPU",
+        "units": "bytes per GPU; *_flops: FLOPs of one iteration on one GPU",
+        "step_flops_per": "iteration (one micro-batch of per_gpu_batch images: forward with the loss, backward)",
         "plan": asdict(est.plan),
         "baseline": asdict(est.baseline),
         "saved_bytes": est.saved_bytes,
         "saved_fraction": round(est.saved_fraction, 4),
+        "step_ratio": round(est.step_ratio, 4),
         "gpu_memory_bytes": gpu_bytes,
         "fits": _fits(est, gpu_bytes),
         "max_batch": best,
@@ -161,6 +163,10 @@ def _table(
         lines.append(f"{title:<20}{human_bytes(p):>12}{human_bytes(b):>12}{human_bytes(b - p):>12}")
     lines.append("")
     lines.append(f"freezing saves {human_bytes(est.saved_bytes)} ({est.saved_fraction:.0%}) of reserved memory")
+    lines.append(
+        f"{step_time_text(est.step_ratio)}: {human_count(est.plan.step_flops)} of "
+        f"{human_count(est.baseline.step_flops)} FLOPs per iteration ({c.per_gpu_batch} images, forward + backward)"
+    )
     if gpu_bytes:
         where = "given" if given else "from NVML"
         verdict = "fits" if _fits(est, gpu_bytes) else "does NOT fit"
