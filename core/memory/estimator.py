@@ -298,7 +298,10 @@ def estimate_memory(
     config: TrainConfig,
     cancelled: Callable[[], bool] | None = None,
 ) -> MemoryEstimate:
-    """Predict per-GPU memory for ``frozen`` and for no freezing; raises EstimateCancelled.
+    """Predict per-GPU memory and step FLOPs for ``frozen`` and for no freezing.
+
+    Raises EstimateCancelled, and NothingToTrainError (before tracing) when ``frozen`` holds
+    every parameter.
 
     The first call for a model, plan, optimizer and AMP setting traces a training step twice
     (seconds); later calls with other batch or image sizes only replay the allocator (fast).
