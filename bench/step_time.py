@@ -147,7 +147,7 @@ def main() -> int:
                 ok = abs(err) <= TOLERANCE
                 misses += 0 if ok or plan == "none" else 1
                 row = (
-                    f"{model_name:<9}{img:>5} {plan:<9}{est.plan.step_flops / 1e9:>8.1f}{1000 * seconds[plan]:>9.0f}"
+                    f"{model_name:<9}{img:>5} {plan:<9}{est.plan_flops.step / 1e9:>8.1f}{1000 * seconds[plan]:>9.0f}"
                     f"{pred:>11.3f}{meas:>10.3f}{100 * err:>+7.1f}%  {'yes' if ok else 'NO'}"
                 )
                 lines.append(row)

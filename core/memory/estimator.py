@@ -98,13 +98,21 @@ class MemoryBreakdown:
     peak_reserved: int
     cuda_context: int
     nvidia_smi: int
-    # Not bytes: FLOPs of one training iteration as train.py's progress bar counts it (one
-    # micro-batch of ``per_gpu_batch`` images, forward with the loss plus backward, on one GPU;
-    # with accumulate > 1 an optimizer step takes that many iterations). Convolutions and matrix
-    # products only (torch.utils.flop_counter's formulas); what freezing skips is not counted.
-    step_flops: int = 0  # forward_flops + backward_flops
-    forward_flops: int = 0
-    backward_flops: int = 0
+
+
+@dataclass(frozen=True)
+class StepFlops:
+    """FLOPs of one training iteration as train.py's progress bar counts it: one micro-batch of
+    ``per_gpu_batch`` images on one GPU, forward with the loss plus backward (with accumulate > 1
+    an optimizer step takes that many iterations). Convolutions and matrix products only
+    (torch.utils.flop_counter's formulas); what freezing skips is never counted."""
+
+    forward: int = 0
+    backward: int = 0
+
+    @property
+    def step(self) -> int:
+        return self.forward + self.backward
 
 
 @dataclass(frozen=True)
@@ -113,6 +121,8 @@ class MemoryEstimate:
     plan: MemoryBreakdown
     baseline: MemoryBreakdown
     accumulate: int
+    plan_flops: StepFlops = StepFlops()
+    baseline_flops: StepFlops = StepFlops()
 
     @property
     def saved_bytes(self) -> int:
@@ -125,7 +135,8 @@ class MemoryEstimate:
     @property
     def step_ratio(self) -> float:
         """Predicted time of one iteration with the plan, as a fraction of no freezing (FLOPs' ratio)."""
-        return self.plan.step_flops / self.baseline.step_flops if self.baseline.step_flops else 1.0
+        base = self.baseline_flops.step
+        return self.plan_flops.step / base if base else 1.0
 
 
 # ---------------------------------------------------------------------------------------------
@@ -148,15 +159,15 @@ class _TracePair:
             for a, b in zip(self.small.nbytes, self.large.nbytes, strict=True)
         ]
 
-    def flops_at(self, batch: int, img: int) -> tuple[int, int]:
-        """(forward, backward) FLOPs at another size: convolutions scale with batch*img**2 too."""
+    def flops_at(self, batch: int, img: int) -> StepFlops:
+        """FLOPs at another size: convolutions scale with batch*img**2 too."""
         n = batch * img * img
         span = self.n_large - self.n_small
 
         def at(a: int, b: int) -> int:
             return max(a + (b - a) * (n - self.n_small) // span, 0)
 
-        return (
+        return StepFlops(
             at(self.small.forward_flops, self.large.forward_flops),
             at(self.small.backward_flops, self.large.backward_flops),
         )
@@ -271,7 +282,7 @@ def _replay(pair: _TracePair, batch: int, img: int, gpus: int) -> ReplayResult:
     return replay(setup, pair.small.step, nbytes + extra, pair.small.kinds + bytes(extra_kinds))
 
 
-def _breakdown(r: ReplayResult, flops: tuple[int, int] = (0, 0)) -> MemoryBreakdown:
+def _breakdown(r: ReplayResult) -> MemoryBreakdown:
     parts = dict(zip(NAMES, r.peak_by_kind + (0,) * (len(NAMES) - len(r.peak_by_kind)), strict=True))
     return MemoryBreakdown(
         **parts,
@@ -280,9 +291,6 @@ def _breakdown(r: ReplayResult, flops: tuple[int, int] = (0, 0)) -> MemoryBreakd
         peak_reserved=r.peak_reserved,
         cuda_context=CUDA_CONTEXT_BYTES,
         nvidia_smi=r.peak_reserved + CUDA_CONTEXT_BYTES,
-        step_flops=flops[0] + flops[1],
-        forward_flops=flops[0],
-        backward_flops=flops[1],
     )
 
 
@@ -316,13 +324,16 @@ def estimate_memory(
     if cancelled is not None and cancelled():
         raise EstimateCancelled("estimate cancelled")
     b = config.per_gpu_batch
-    plan = _breakdown(_replay(plan_pair, b, img, config.gpus), plan_pair.flops_at(b, img))
-    baseline = (
-        plan
-        if plan_pair is baseline_pair
-        else _breakdown(_replay(baseline_pair, b, img, config.gpus), baseline_pair.flops_at(b, img))
+    plan = _breakdown(_replay(plan_pair, b, img, config.gpus))
+    baseline = plan if plan_pair is baseline_pair else _breakdown(_replay(baseline_pair, b, img, config.gpus))
+    return MemoryEstimate(
+        config=config,
+        plan=plan,
+        baseline=baseline,
+        accumulate=config.accumulate,
+        plan_flops=plan_pair.flops_at(b, img),
+        baseline_flops=baseline_pair.flops_at(b, img),
     )
-    return MemoryEstimate(config=config, plan=plan, baseline=baseline, accumulate=config.accumulate)
 
 
 def max_batch(
@@ -364,6 +375,7 @@ __all__ = [
     "EstimateUnavailable",
     "MemoryBreakdown",
     "MemoryEstimate",
+    "StepFlops",
     "TrainConfig",
     "effective_img",
     "estimate_memory",

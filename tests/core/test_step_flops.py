@@ -120,15 +120,15 @@ def test_estimate_reports_flops_per_iteration_scaled_from_the_two_traces(trace: 
     est = estimate_memory(info, frozen, TrainConfig(batch=3, img=224, optimizer="Adam"))
     assert info.yaml is not None
     direct = trace.trace_step(info.yaml, info.yaml["nc"], frozen, "Adam", True, 3, 224)
-    assert (est.plan.forward_flops, est.plan.backward_flops) == (direct.forward_flops, direct.backward_flops)
-    assert est.plan.step_flops == direct.forward_flops + direct.backward_flops
+    assert (est.plan_flops.forward, est.plan_flops.backward) == (direct.forward_flops, direct.backward_flops)
+    assert est.plan_flops.step == direct.forward_flops + direct.backward_flops
     # per iteration of the per-GPU batch: 16 images on 2 GPUs is 8 per iteration, 2x the 4 of one
     two = estimate_memory(info, frozen, TrainConfig(batch=16, img=320, gpus=2))
     four = estimate_memory(info, frozen, TrainConfig(batch=4, img=320))
-    assert two.plan.step_flops == 2 * four.plan.step_flops
+    assert two.plan_flops.step == 2 * four.plan_flops.step
     assert two.step_ratio == pytest.approx(four.step_ratio, abs=1e-6)
-    assert est.baseline.step_flops > est.plan.step_flops
-    assert est.step_ratio == est.plan.step_flops / est.baseline.step_flops
+    assert est.baseline_flops.step > est.plan_flops.step
+    assert est.step_ratio == est.plan_flops.step / est.baseline_flops.step
 
 
 @pytest.mark.parametrize(
