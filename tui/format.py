@@ -21,6 +21,17 @@ def human_bytes(n: float) -> str:
     return f"{int(n)} B"
 
 
+TIMES, MINUS = "\u00d7", "\u2212"  # typographic, as the summary's other figures are
+
+
+def step_time_text(ratio: float) -> str:
+    """A plan's predicted step time against no freezing: 0.6213 -> 'step ≈ 0.62x no freeze (-38%)'
+    (with a multiplication sign and a real minus)."""
+    change = round((ratio - 1) * 100)
+    sign = MINUS if change < 0 else "+" if change > 0 else "±"
+    return f"step ≈ {ratio:.2f}{TIMES} no freeze ({sign}{abs(change)}%)"
+
+
 # Characters a terminal may act on instead of showing: C0 controls (ESC starts SGR/OSC sequences,
 # \n could start a fake line), DEL, C1 controls (\x9b is a one-byte CSI on some terminals), Unicode
 # format characters (bidi overrides such as U+202E reorder what is shown), line/paragraph

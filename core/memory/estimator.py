@@ -21,6 +21,7 @@ from yolofreeze.core.checkpoint.yamlgate import gated_cfg
 from yolofreeze.core.errors import UsageError, YoloFreezeError
 from yolofreeze.core.memory.allocator import ReplayResult, replay
 from yolofreeze.core.memory.kinds import GRADIENTS, NAMES, TEMPORARIES
+from yolofreeze.core.plan.freeze import require_something_to_train
 from yolofreeze.core.training import options
 
 MIB = 1 << 20
@@ -96,11 +97,28 @@ class MemoryBreakdown:
 
 
 @dataclass(frozen=True)
+class StepFlops:
+    """FLOPs of one training iteration as train.py's progress bar counts it: one micro-batch of
+    ``per_gpu_batch`` images on one GPU, forward with the loss plus backward (with accumulate > 1
+    an optimizer step takes that many iterations). Convolutions and matrix products only
+    (torch.utils.flop_counter's formulas); what freezing skips is never counted."""
+
+    forward: int = 0
+    backward: int = 0
+
+    @property
+    def step(self) -> int:
+        return self.forward + self.backward
+
+
+@dataclass(frozen=True)
 class MemoryEstimate:
     config: TrainConfig
     plan: MemoryBreakdown
     baseline: MemoryBreakdown
     accumulate: int
+    plan_flops: StepFlops = StepFlops()
+    baseline_flops: StepFlops = StepFlops()
 
     @property
     def saved_bytes(self) -> int:
@@ -109,6 +127,12 @@ class MemoryEstimate:
     @property
     def saved_fraction(self) -> float:
         return self.saved_bytes / self.baseline.peak_reserved if self.baseline.peak_reserved else 0.0
+
+    @property
+    def step_ratio(self) -> float:
+        """Predicted time of one iteration with the plan, as a fraction of no freezing (FLOPs' ratio)."""
+        base = self.baseline_flops.step
+        return self.plan_flops.step / base if base else 1.0
 
 
 # ---------------------------------------------------------------------------------------------
@@ -130,6 +154,19 @@ class _TracePair:
             a + (b - a) * (n - self.n_small) // span if a != b else a
             for a, b in zip(self.small.nbytes, self.large.nbytes, strict=True)
         ]
+
+    def flops_at(self, batch: int, img: int) -> StepFlops:
+        """FLOPs at another size: convolutions scale with batch*img**2 too."""
+        n = batch * img * img
+        span = self.n_large - self.n_small
+
+        def at(a: int, b: int) -> int:
+            return max(a + (b - a) * (n - self.n_small) // span, 0)
+
+        return StepFlops(
+            at(self.small.forward_flops, self.large.forward_flops),
+            at(self.small.backward_flops, self.large.backward_flops),
+        )
 
 
 _TRACE_CACHE: OrderedDict[tuple[Any, ...], _TracePair] = OrderedDict()
@@ -261,7 +298,10 @@ def estimate_memory(
     config: TrainConfig,
     cancelled: Callable[[], bool] | None = None,
 ) -> MemoryEstimate:
-    """Predict per-GPU memory for ``frozen`` and for no freezing; raises EstimateCancelled.
+    """Predict per-GPU memory and step FLOPs for ``frozen`` and for no freezing.
+
+    Raises EstimateCancelled, and NothingToTrainError (before tracing) when ``frozen`` holds
+    every parameter.
 
     The first call for a model, plan, optimizer and AMP setting traces a training step twice
     (seconds); later calls with other batch or image sizes only replay the allocator (fast).
@@ -269,6 +309,7 @@ def estimate_memory(
     those alive then (train.py frees them every step with ``zero_grad``).
     """
     config.validate()
+    require_something_to_train(info, frozen)  # NothingToTrainError: there is no backward to trace
     img = effective_img(info, config.img)
     baseline_pair = _trace_pair(info, frozenset(), config.optimizer, config.amp, cancelled)
     plan_pair = _trace_pair(info, frozen, config.optimizer, config.amp, cancelled)
@@ -277,7 +318,14 @@ def estimate_memory(
     b = config.per_gpu_batch
     plan = _breakdown(_replay(plan_pair, b, img, config.gpus))
     baseline = plan if plan_pair is baseline_pair else _breakdown(_replay(baseline_pair, b, img, config.gpus))
-    return MemoryEstimate(config=config, plan=plan, baseline=baseline, accumulate=config.accumulate)
+    return MemoryEstimate(
+        config=config,
+        plan=plan,
+        baseline=baseline,
+        accumulate=config.accumulate,
+        plan_flops=plan_pair.flops_at(b, img),
+        baseline_flops=baseline_pair.flops_at(b, img),
+    )
 
 
 def max_batch(
@@ -291,6 +339,7 @@ def max_batch(
     config.validate()
     if gpu_mem_bytes <= 0:
         raise UsageError("GPU memory must be more than 0")
+    require_something_to_train(info, frozen)
     img = effective_img(info, config.img)
     pair = _trace_pair(info, frozen, config.optimizer, config.amp, cancelled)
 
@@ -319,6 +368,7 @@ __all__ = [
     "EstimateUnavailable",
     "MemoryBreakdown",
     "MemoryEstimate",
+    "StepFlops",
     "TrainConfig",
     "effective_img",
     "estimate_memory",

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from yolofreeze.core.checkpoint.reader import ModelInfo
-from yolofreeze.core.errors import PlanError
+from yolofreeze.core.errors import EXIT_BAD_DATA, PlanError
 from yolofreeze.core.safeio import UnsafePathError, read_limited
 from yolofreeze.core.safeio import (
     write_atomic as write_atomic,  # the one atomic writer; callers import it from here too
@@ -143,11 +143,42 @@ def layer_bounds(info: ModelInfo) -> tuple[int, int] | None:
     return min(idx), max(idx)
 
 
-def _check_first_n(info: ModelInfo, n: int, what: str) -> None:
+class NothingToTrainError(PlanError):
+    """A plan that freezes every parameter: train.py would fail, and there is no step to estimate."""
+
+    exit_code = EXIT_BAD_DATA  # as the training checks that say "train.py would fail"
+
+
+def nothing_to_train(info: ModelInfo, frozen: Iterable[str]) -> str | None:
+    """The one line to show when ``frozen`` leaves no parameter of ``info`` trainable, else None."""
+    if {p.name for p in info.parameters} - set(frozen):
+        return None
+    last = detect_layer_index(info)
+    keep = f"unfreeze at least the output layer (model.{last}.)" if last is not None else "unfreeze something"
+    return (
+        "nothing left to train: every parameter is frozen, so train.py would fail at its first "
+        f"backward pass (the loss has no gradient); {keep}"
+    )
+
+
+def require_something_to_train(info: ModelInfo, frozen: Iterable[str]) -> None:
+    problem = nothing_to_train(info, frozen)
+    if problem is not None:
+        raise NothingToTrainError(problem)
+
+
+def first_n_limit(info: ModelInfo) -> int:
+    """The largest N for ``first:N`` / ``--freeze N``: N = last layer index freezes all but the output
+    layer (the "all" preset); one more would freeze everything. 0 without numbered layers."""
     bounds = layer_bounds(info)
-    hi = bounds[1] + 1 if bounds else 0
+    return bounds[1] if bounds else 0
+
+
+def _check_first_n(info: ModelInfo, n: int, what: str) -> None:
+    hi = first_n_limit(info)
     if not 0 <= n <= hi:
-        raise PlanError(f"{what} takes 0..{hi} for this model, got {n}")
+        why = f" (more would freeze the output layer model.{hi}. too: nothing left to train)" if n > hi else ""
+        raise PlanError(f"{what} takes 0..{hi} for this model, got {n}{why}")
 
 
 def _check_layers(info: ModelInfo, idx: Sequence[int], what: str) -> list[int]:

@@ -12,7 +12,14 @@ import os
 from dataclasses import asdict
 
 from yolofreeze.core.errors import EXIT_OK, UsageError
-from yolofreeze.core.memory.estimator import MemoryEstimate, TrainConfig, effective_img, estimate_memory, max_batch
+from yolofreeze.core.memory.estimator import (
+    MemoryEstimate,
+    StepFlops,
+    TrainConfig,
+    effective_img,
+    estimate_memory,
+    max_batch,
+)
 from yolofreeze.core.monitoring.nvml import gpu_total_memory
 from yolofreeze.core.training import options
 from yolofreeze.tui.commands.common import (
@@ -24,7 +31,7 @@ from yolofreeze.tui.commands.common import (
     resolve_plan,
     whole_number,
 )
-from yolofreeze.tui.format import human_bytes
+from yolofreeze.tui.format import human_bytes, human_count, step_time_text
 
 _ROWS = (
     ("weights", "weights (fp32)"),
@@ -124,6 +131,10 @@ def _fits(est: MemoryEstimate, gpu_bytes: int | None) -> bool | None:
     return None if not gpu_bytes else est.plan.nvidia_smi <= gpu_bytes
 
 
+def _flops(f: StepFlops) -> dict[str, int]:
+    return {"step_flops": f.step, "forward_flops": f.forward, "backward_flops": f.backward}
+
+
 def _as_json(est: MemoryEstimate, label: str, img: int, gpu_bytes: int | None, best: int | None) -> dict[str, object]:
     return {
         "plan_source": label,
@@ -131,11 +142,13 @@ def _as_json(est: MemoryEstimate, label: str, img: int, gpu_bytes: int | None, b
         "effective_img": img,
         "per_gpu_batch": est.config.per_gpu_batch,
         "accumulate": est.accumulate,
-        "units": "bytes per GPU",
-        "plan": asdict(est.plan),
-        "baseline": asdict(est.baseline),
+        "units": "bytes per GPU; *_flops: FLOPs of one iteration on one GPU",
+        "step_flops_per": "iteration (one micro-batch of per_gpu_batch images: forward with the loss, backward)",
+        "plan": {**asdict(est.plan), **_flops(est.plan_flops)},
+        "baseline": {**asdict(est.baseline), **_flops(est.baseline_flops)},
         "saved_bytes": est.saved_bytes,
         "saved_fraction": round(est.saved_fraction, 4),
+        "step_ratio": round(est.step_ratio, 4),
         "gpu_memory_bytes": gpu_bytes,
         "fits": _fits(est, gpu_bytes),
         "max_batch": best,
@@ -166,6 +179,10 @@ def _table(
         lines.append(f"{title:<20}{human_bytes(p):>12}{human_bytes(b):>12}{human_bytes(b - p):>12}")
     lines.append("")
     lines.append(f"freezing saves {human_bytes(est.saved_bytes)} ({est.saved_fraction:.0%}) of reserved memory")
+    lines.append(
+        f"{step_time_text(est.step_ratio)}: {human_count(est.plan_flops.step)} of "
+        f"{human_count(est.baseline_flops.step)} FLOPs per iteration ({c.per_gpu_batch} images, forward + backward)"
+    )
     if gpu_bytes:
         where = "given" if given else "from NVML"
         verdict = "fits" if _fits(est, gpu_bytes) else "does NOT fit"

@@ -15,6 +15,7 @@ import time
 from typing import TextIO
 
 from yolofreeze.core.errors import EXIT_OK, EXIT_TRAINING_FAILED
+from yolofreeze.core.plan.freeze import require_something_to_train
 from yolofreeze.core.training import options
 from yolofreeze.core.training.launch import LaunchOptions, launch, validate
 from yolofreeze.core.training.runs import RunRecord, RunStatus, run_status, stop_run
@@ -85,6 +86,7 @@ def run(args: argparse.Namespace) -> int:
     info = read_checkpoint(path)
     info.require_safe("train from it")
     plan = resolve_plan(info, args)
+    require_something_to_train(info, plan.frozen)  # exit 4 with the one line, before anything starts
     opts = LaunchOptions(
         checkpoint=path,
         data=args.data,

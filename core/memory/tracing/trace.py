@@ -26,6 +26,7 @@ from typing import Any
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
+from torch.utils.flop_counter import flop_registry
 
 from yolofreeze.core.memory.kinds import ACTIVATIONS, AMP_CACHE, EMA, GRADIENTS, OPTIMIZER, TEMPORARIES, WEIGHTS
 from yolofreeze.core.memory.tracing.cuda_autocast import CudaAutocastRules
@@ -64,6 +65,11 @@ class StepTrace:
     kinds: bytes
     saved_activation_bytes: int  # unique storages autograd saved, weights and their fp16 copies excluded
     ops: int
+    # FLOPs of the forward pass with the loss, and of the backward pass, by torch.utils.flop_counter's
+    # formulas (convolutions and matrix products; elementwise ops count 0). Backward runs real
+    # autograd with the plan's requires_grad, so what freezing skips is simply never counted.
+    forward_flops: int = 0
+    backward_flops: int = 0
 
 
 class _Recorder(TorchDispatchMode):  # type: ignore[no-untyped-call]
@@ -81,6 +87,8 @@ class _Recorder(TorchDispatchMode):  # type: ignore[no-untyped-call]
         self.open = True
         self.paused = False
         self._cancelled = cancelled
+        self.flops = [0, 0]  # forward (with the loss), backward
+        self.phase = 0
 
     def track(self, t: torch.Tensor, kind: int) -> int:
         st = storage_of(t)
@@ -126,6 +134,9 @@ class _Recorder(TorchDispatchMode):  # type: ignore[no-untyped-call]
         self.ops += 1
         if self._cancelled is not None and self.ops % 256 == 0 and self._cancelled():
             raise TraceCancelled
+        flops = _FLOP_FORMULAS.get(func._overloadpacket)
+        if flops is not None:
+            self.flops[self.phase] += flops(*args, **(kwargs or {}), out_val=out)
         kind = TEMPORARIES
         # autocast's fp16 copy of a weight: the "AMP cache" part of the picture
         if (
@@ -139,6 +150,12 @@ class _Recorder(TorchDispatchMode):  # type: ignore[no-untyped-call]
                 self.track(t, kind)
         return out
 
+
+# FlopCounterMode's own formulas, looked up the way it does, without the mode: its fallback for
+# ops without a formula (``func.decompose``) recurses on meta-backed wrappers such as
+# upsample_nearest2d's, and its module tracker hooks every module call. No op of a yolov5 step
+# decomposes into one with a formula; tests compare the total with FlopCounterMode on real tensors.
+_FLOP_FORMULAS: dict[Any, Any] = dict(flop_registry)
 
 _SAVED_ATTRS: dict[type, tuple[str, ...]] = {}
 
@@ -214,6 +231,8 @@ def trace_step(
         bytes(rec.kinds),
         saved,
         rec.ops,
+        rec.flops[0],
+        rec.flops[1],
     )
 
 
@@ -267,6 +286,7 @@ def _run_step(
         del prev_pred
         loss, loss_items = compute_loss(pred, targets)
     saved = _mark_saved(rec, loss.grad_fn)
+    rec.phase = 1
     (loss * scale if scale is not None else loss).backward()
     grads = [p.grad for p in trainable if p.grad is not None]
     _mark(rec, grads, GRADIENTS)  # (a loop here would keep its last tensor alive)
