@@ -33,7 +33,7 @@ from yolofreeze.core.errors import (
     TrainingError,
     YoloFreezeError,
 )
-from yolofreeze.core.plan.freeze import FreezePlan, compress
+from yolofreeze.core.plan.freeze import FreezePlan, compress, nothing_to_train
 from yolofreeze.core.safeio import no_space_message
 from yolofreeze.core.training import options
 from yolofreeze.core.training.dataset import DataCheck, Problem, YamlRefused, check_data_yaml, load_yaml_file
@@ -161,6 +161,9 @@ def _checkpoint_problems(opts: LaunchOptions, info: ModelInfo) -> list[Problem]:
         )
     if any(p.location is None for p in info.parameters):
         problems.append(Problem("weights", f"{opts.checkpoint}: some tensors have no stored data", 1))
+    nothing = nothing_to_train(info, opts.frozen)
+    if nothing:  # the TUI's launch form shows it under the plan; `train` checks it before validating
+        problems.append(Problem("plan", nothing, 4))
     return problems
 
 

@@ -190,3 +190,12 @@ def test_train_kwargs_never_pass_the_users_file(yolov5n: Path, data: Path, tmp_p
     assert kw["weights"] == str(tmp_path / "input.pt") and kw["freeze"] == [0]
     assert kw["data"] == str(tmp_path / "data.yaml")
     assert sys.executable
+
+
+def test_a_plan_that_freezes_everything_is_refused_before_launch(yolov5n: Path, data: Path) -> None:
+    """The TUI's launch form validates with this too: train.py would fail at its first backward."""
+    everything = frozenset(p.name for p in read_checkpoint(yolov5n).parameters)
+    v = validate(opts(yolov5n, data, frozen=everything), NO_GPU)
+    assert set(fields(v)) == {"plan"}  # (this data's nc also re-initialises the frozen Detect convs)
+    assert any(p.message.startswith("nothing left to train") for p in v.problems) and v.exit_code == 4
+    assert validate(opts(yolov5n, data, frozen=everything - {"model.24.m.0.bias"}), NO_GPU).ok
