@@ -142,16 +142,16 @@ def test_each_bad_field_is_listed_with_why(
 
     assert main(["runs"]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert len(out) == 2, out
-    assert out[0].startswith(GOOD) and "finished" in out[0]  # the good run is still listed, truthfully
-    assert out[1].startswith(BAD) and "unreadable record: " in out[1] and why in out[1], out[1]
-    assert "\x1b" not in out[1]  # a record's escape sequence never reaches the terminal raw
+    assert len(out) == 2, out  # newest first: the damaged run (created later), then the good one
+    assert out[1].startswith(GOOD) and "finished" in out[1]  # the good run is still listed, truthfully
+    assert out[0].startswith(BAD) and "unreadable record: " in out[0] and why in out[0], out[0]
+    assert "\x1b" not in out[0]  # a record's escape sequence never reaches the terminal raw
 
     assert main(["runs", "--json"]) == 0
     docs = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-    assert [d["run_id"] for d in docs] == [GOOD, BAD]
-    assert docs[0]["state"] == "finished"
-    assert docs[1]["state"] == "unreadable" and why in docs[1]["detail"]
+    assert [d["run_id"] for d in docs] == [BAD, GOOD]
+    assert docs[1]["state"] == "finished"
+    assert docs[0]["state"] == "unreadable" and why in docs[0]["detail"]
 
     for query in (BAD, "bad-00aa", "latest"):  # the damaged run never vanishes: found, and told why
         assert main(["attach", "--plain", query]) == 1
