@@ -13,15 +13,15 @@ import json
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from yolofreeze.core.checkpoint.reader import ModelInfo
 from yolofreeze.core.checkpoint.yamlgate import gated_cfg
 from yolofreeze.core.errors import UsageError, YoloFreezeError
-from yolofreeze.core.memory.allocator import ReplayResult, replay
+from yolofreeze.core.memory.allocator import PhasePeak, ReplayResult, replay, replay_phases
 from yolofreeze.core.memory.analytic import OPTIMIZERS
-from yolofreeze.core.memory.kinds import GRADIENTS, NAMES, TEMPORARIES
+from yolofreeze.core.memory.kinds import EMA, GRADIENTS, NAMES, TEMPORARIES
 
 MIB = 1 << 20
 # What nvidia-smi shows beyond torch's reserved memory: the CUDA context (driver, kernels,
@@ -38,6 +38,11 @@ WORKSPACE_BYTES = 32 * MIB
 DDP_FIRST_BUCKET_BYTES = 1 * MIB
 DDP_BUCKET_BYTES = 25 * MIB
 MAX_BATCH_LIMIT = 4096  # per GPU; beyond this the search stops (no YOLOv5 run uses more)
+# The phases of a run the whole-run figure replays, as ``run_peak_phase`` names them
+PHASE_STEP = "training step"
+PHASE_ACCUMULATE = "training step with accumulated gradients"
+PHASE_VALIDATION = "validation"
+PHASE_AFTER_VALIDATION = "training after validation"
 
 
 class EstimateCancelled(YoloFreezeError):
@@ -83,7 +88,14 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class MemoryBreakdown:
-    """Bytes on one GPU during a training step; the first seven add up to ``peak_allocated``."""
+    """Bytes on one GPU; the first seven add up to ``peak_allocated``.
+
+    ``weights`` … ``nvidia_smi`` are the first epoch's training steps before any validation
+    (with accumulate > 1, a micro-batch whose forward and backward run with the previous
+    micro-batches' gradients alive). The ``run_*`` fields are the whole run: those steps, the
+    validation pass train.py runs after the epoch, and training after it, on one allocator;
+    ``run_peak_phase`` names the phase in which reserved memory reached its highest.
+    """
 
     weights: int
     ema: int
@@ -97,6 +109,10 @@ class MemoryBreakdown:
     peak_reserved: int
     cuda_context: int
     nvidia_smi: int
+    run_peak_allocated: int = 0
+    run_peak_reserved: int = 0
+    run_nvidia_smi: int = 0
+    run_peak_phase: str = ""
 
 
 @dataclass(frozen=True)
@@ -220,6 +236,160 @@ def _check_names(trace: Any, info: ModelInfo, yaml_json: str, nc: int) -> None:
         )
 
 
+@dataclass(frozen=True)
+class _ValPair:
+    """The validation pass traced at two sizes (same batch), as _TracePair for a step."""
+
+    small: Any  # validation.ValidationTrace
+    large: Any
+
+    def nbytes_at(self, batch: int, img: int) -> list[int]:
+        """Sizes at a validation batch and image side: affine in batch*img**2, except what lives on
+        with the EMA model (its weights, constant; Detect's grids, which follow img**2 alone)."""
+        s, g = self.small, self.large
+        span = g.batch * g.img**2 - s.batch * s.img**2
+        n_batch, n_ema = batch * img * img - s.batch * s.img**2, s.batch * img * img - s.batch * s.img**2
+        return [
+            a if a == b else a + (b - a) * (n_ema if k == EMA else n_batch) // span
+            for a, b, k in zip(s.nbytes, g.nbytes, s.kinds, strict=True)
+        ]
+
+
+def _val_pair(info: ModelInfo, amp: bool, cancelled: Callable[[], bool] | None) -> _ValPair:
+    """The validation trace does not depend on the plan or the optimizer: one per model and AMP."""
+    yaml_json, nc, gs = _model_key(info)
+    key = ("validation", yaml_json, nc, amp)
+    with _CACHE_LOCK:
+        hit = _TRACE_CACHE.get(key)
+        if hit is not None:
+            _TRACE_CACHE.move_to_end(key)
+            return hit  # type: ignore[return-value]
+    validation = _import_validation()
+    _check_names(_import_trace(), info, yaml_json, nc)
+    try:
+        small, large = (
+            validation.trace_validation(
+                json.loads(yaml_json), nc, amp, TRACE_BATCH, validation.val_img(s, gs), cancelled
+            )
+            for s in (2 * gs, 4 * gs)
+        )
+    except _import_trace().TraceCancelled:
+        raise EstimateCancelled("estimate cancelled") from None
+    if (small.ema, small.events, small.kinds) != (large.ema, large.events, large.kinds):
+        raise RuntimeError("the traced validation differs between image sizes; cannot interpolate")
+    pair = _ValPair(small, large)
+    with _CACHE_LOCK:
+        _TRACE_CACHE[key] = pair  # type: ignore[assignment]
+        while len(_TRACE_CACHE) > _TRACE_CACHE_SIZE:
+            _TRACE_CACHE.popitem(last=False)
+    return pair
+
+
+def _import_validation() -> Any:
+    try:
+        from yolofreeze.core.memory.tracing import validation
+    except ImportError as e:
+        raise EstimateUnavailable(f"the traced estimate needs torch and yolov5: {e}") from None
+    return validation
+
+
+def val_img(info: ModelInfo, img: int) -> int:
+    """The side of the largest validation batch train.py's rect loader makes (pad 0.5)."""
+    gs = _model_key(info)[2]
+    img = effective_img(info, img)
+    return -(-(2 * img + gs) // (2 * gs)) * gs
+
+
+@dataclass(frozen=True)
+class _Run:
+    """A run's phases as event streams over one id space, ready for replay_phases."""
+
+    phases: list[list[int]]
+    labels: list[str]
+    first_epoch: int  # phases[:first_epoch] are epoch 0's training steps, before any validation
+    nbytes: list[int]
+    kinds: bytes
+
+
+def _run_phases(pair: _TracePair, vpair: _ValPair, batch: int, img: int, gpus: int, vimg: int) -> _Run:
+    """train.py's loop as phases of the traced step and the traced validation pass.
+
+    The step trace is one iteration: ``A`` (forward and backward; it leaves the gradients, the
+    images and the predictions allocated) then ``S`` (unscale, clip, optimizer step, zero_grad,
+    EMA update, and the frees of what ``A`` left). From them:
+    - ``B``, a micro-batch with the previous micro-batches' gradients alive: ``A`` again on new
+      ids, each new gradient a temporary (AccumulateGrad adds it in place and drops it); it first
+      drops the previous micro-batch's images and predictions (reassigned in train.py's loop);
+    - epoch 0: ``A S A S`` (warm-up steps every micro-batch), then with accumulate > 1 ``A B S``;
+    - the epoch ends and validation runs with the last micro-batch's tensors still referenced (and,
+      with accumulate > 1, gradients of an unfinished accumulation: the case where the epoch's batch
+      count does not line up with accumulate), then training goes on: ``A S`` twice, or ``B S A B S``.
+    """
+    nbytes = pair.nbytes_at(batch, img)
+    extra, extra_kinds = _extra_setup(pair, gpus)
+    base = len(nbytes)
+    setup = list(pair.small.setup) + list(range(base + 1, base + len(extra) + 1))
+    nbytes += extra
+    kinds = pair.small.kinds + bytes(extra_kinds)
+    n = len(nbytes)
+    step = pair.small.step
+    last_grad = max((i for i, ev in enumerate(step) if ev > 0 and kinds[ev - 1] == GRADIENTS), default=None)
+    cut = (
+        len(step) if last_grad is None else next((i for i in range(last_grad + 1, len(step)) if step[i] > 0), len(step))
+    )
+    a, s = list(step[:cut]), list(step[cut:])
+    allocated = {ev for ev in a if ev > 0}
+    left = allocated - {-ev for ev in a if ev < 0}
+    grads = {k for k in left if kinds[k - 1] == GRADIENTS}
+    carried = sorted(left - grads)
+    b: list[int] = [-k for k in carried]
+    for ev in a:
+        if ev > 0 and ev in grads:
+            b += (ev + n, -ev - n)
+        elif ev > 0:
+            b.append(ev + n)
+        else:
+            b.append(ev - n if -ev in allocated else ev)
+    moved = set(carried)
+    s_b = [(ev + n if ev > 0 else ev - n) if abs(ev) in moved else ev for ev in s]
+    s_keep = [ev for ev in s if not (ev < 0 and -ev in moved)]  # S with A's tensors still referenced
+    release = [-k for k in carried]
+
+    v = vpair.nbytes_at(2 * batch, vimg)
+    ema_step = [k for k in pair.small.setup if kinds[k - 1] == EMA]
+    if len(ema_step) != len(vpair.small.ema) or any(
+        nbytes[k - 1] != v[j - 1] for k, j in zip(ema_step, vpair.small.ema, strict=True)
+    ):
+        raise RuntimeError("the EMA of the validation trace differs from the step trace's")
+    to_step = dict(zip(vpair.small.ema, ema_step, strict=True))
+    val = [
+        (to_step[abs(ev)] if ev > 0 else -to_step[-ev])
+        if abs(ev) in to_step
+        else (ev + 2 * n if ev > 0 else ev - 2 * n)
+        for ev in vpair.small.events
+    ]
+    all_bytes = nbytes + nbytes + v
+    b_kinds = bytes(TEMPORARIES if k == GRADIENTS else k for k in kinds)
+    all_kinds = kinds + b_kinds + vpair.small.kinds
+
+    accumulate = max(round(64 / (batch * gpus)), 1)
+    phases: list[list[int]] = [setup + a, s, a, s]
+    labels = [PHASE_STEP] * 4
+    if accumulate > 1 and grads:
+        phases += [a, b, s_b, a]
+        labels += [PHASE_ACCUMULATE] * 3 + [PHASE_STEP]
+        first = len(phases)
+        phases += [val, b, s_b, a, b, s_b]
+        labels += [PHASE_VALIDATION] + [PHASE_AFTER_VALIDATION] * 5
+    else:
+        phases += [a, s_keep]
+        labels += [PHASE_STEP] * 2
+        first = len(phases)
+        phases += [val, release, a, s, a, s]
+        labels += [PHASE_VALIDATION] * 2 + [PHASE_AFTER_VALIDATION] * 4
+    return _Run(phases, labels, first, all_bytes, all_kinds)
+
+
 # ---------------------------------------------------------------------------------------------
 # breakdowns
 
@@ -246,15 +416,53 @@ def _replay(pair: _TracePair, batch: int, img: int, gpus: int) -> ReplayResult:
 
 
 def _breakdown(r: ReplayResult) -> MemoryBreakdown:
-    parts = dict(zip(NAMES, r.peak_by_kind + (0,) * (len(NAMES) - len(r.peak_by_kind)), strict=True))
+    weights, ema, gradients, optimizer, amp_cache, activations, temporaries = (  # NAMES' order
+        r.peak_by_kind + (0,) * (len(NAMES) - len(r.peak_by_kind))
+    )
     return MemoryBreakdown(
-        **parts,
+        weights=weights,
+        ema=ema,
+        gradients=gradients,
+        optimizer=optimizer,
+        amp_cache=amp_cache,
+        activations=activations,
+        temporaries=temporaries,
         peak_allocated=r.peak_allocated,
         allocator_slack=r.peak_reserved - r.peak_allocated,
         peak_reserved=r.peak_reserved,
         cuda_context=CUDA_CONTEXT_BYTES,
         nvidia_smi=r.peak_reserved + CUDA_CONTEXT_BYTES,
     )
+
+
+def _run_breakdown(run: _Run, peaks: list[PhasePeak]) -> MemoryBreakdown:
+    """The first epoch's breakdown, with the whole run's figures and the phase that sets them."""
+    first = max(peaks[: run.first_epoch], key=lambda p: p.peak_allocated)
+    reserved = peaks[run.first_epoch - 1].reserved
+    top = peaks[-1].reserved
+    phase = run.labels[next(i for i, p in enumerate(peaks) if p.reserved == top)]
+    step = _breakdown(ReplayResult(first.peak_allocated, reserved, 0, 0, first.peak_by_kind))
+    return replace(
+        step,
+        run_peak_allocated=max(p.peak_allocated for p in peaks),
+        run_peak_reserved=top,
+        run_nvidia_smi=top + CUDA_CONTEXT_BYTES,
+        run_peak_phase=phase,
+    )
+
+
+def _whole_run(
+    info: ModelInfo, pair: _TracePair, config: TrainConfig, batch: int, cancelled: Callable[[], bool] | None
+) -> tuple[_Run, list[PhasePeak]]:
+    run = _run_phases(
+        pair,
+        _val_pair(info, config.amp, cancelled),
+        batch,
+        effective_img(info, config.img),
+        config.gpus,
+        val_img(info, config.img),
+    )
+    return run, replay_phases(run.phases, run.nbytes, run.kinds)
 
 
 def effective_img(info: ModelInfo, img: int) -> int:
@@ -272,19 +480,22 @@ def estimate_memory(
     """Predict per-GPU memory for ``frozen`` and for no freezing; raises EstimateCancelled.
 
     The first call for a model, plan, optimizer and AMP setting traces a training step twice
-    (seconds); later calls with other batch or image sizes only replay the allocator (fast).
-    Each part is what is allocated at the moment allocation peaks, so gradients only count
-    those alive then (train.py frees them every step with ``zero_grad``).
+    (seconds), and the first for a model and AMP setting its validation pass twice; later calls
+    with other batch or image sizes only replay the allocator (fast). Each part is what is
+    allocated at the moment allocation peaks: gradients count when they are alive then (with
+    accumulate > 1, across micro-batches; otherwise ``zero_grad`` frees them every step).
     """
     config.validate()
-    img = effective_img(info, config.img)
+    effective_img(info, config.img)
     baseline_pair = _trace_pair(info, frozenset(), config.optimizer, config.amp, cancelled)
     plan_pair = _trace_pair(info, frozen, config.optimizer, config.amp, cancelled)
     if cancelled is not None and cancelled():
         raise EstimateCancelled("estimate cancelled")
     b = config.per_gpu_batch
-    plan = _breakdown(_replay(plan_pair, b, img, config.gpus))
-    baseline = plan if plan_pair is baseline_pair else _breakdown(_replay(baseline_pair, b, img, config.gpus))
+    plan = _run_breakdown(*_whole_run(info, plan_pair, config, b, cancelled))
+    baseline = (
+        plan if plan_pair is baseline_pair else _run_breakdown(*_whole_run(info, baseline_pair, config, b, cancelled))
+    )
     return MemoryEstimate(config=config, plan=plan, baseline=baseline, accumulate=config.accumulate)
 
 
@@ -295,17 +506,21 @@ def max_batch(
     gpu_mem_bytes: int,
     cancelled: Callable[[], bool] | None = None,
 ) -> int:
-    """Largest total batch (a multiple of ``config.gpus``) whose per-GPU nvidia-smi figure fits; 0 if none."""
+    """Largest total batch (a multiple of ``config.gpus``) whose whole-run per-GPU nvidia-smi figure fits; 0 if none."""
     config.validate()
     if gpu_mem_bytes <= 0:
         raise UsageError("GPU memory must be more than 0")
-    img = effective_img(info, config.img)
+    img, vimg = effective_img(info, config.img), val_img(info, config.img)
     pair = _trace_pair(info, frozen, config.optimizer, config.amp, cancelled)
+    vpair = _val_pair(info, config.amp, cancelled)
+    limit = gpu_mem_bytes - CUDA_CONTEXT_BYTES
 
-    def fits(b: int) -> bool:
+    def fits(b: int) -> bool:  # the whole run's figure: a batch that fits only epoch 0 does not fit
         if cancelled is not None and cancelled():
             raise EstimateCancelled("estimate cancelled")
-        return _replay(pair, b, img, config.gpus).peak_reserved + CUDA_CONTEXT_BYTES <= gpu_mem_bytes
+        run = _run_phases(pair, vpair, b, img, config.gpus, vimg)
+        peaks = replay_phases(run.phases, run.nbytes, run.kinds, reserved_limit=limit)
+        return len(peaks) == len(run.phases) and peaks[-1].reserved <= limit
 
     if not fits(1):
         return 0
@@ -321,6 +536,10 @@ def max_batch(
 
 __all__ = [
     "CUDA_CONTEXT_BYTES",
+    "PHASE_ACCUMULATE",
+    "PHASE_AFTER_VALIDATION",
+    "PHASE_STEP",
+    "PHASE_VALIDATION",
     "WORKSPACE_BYTES",
     "EstimateCancelled",
     "EstimateUnavailable",
@@ -330,4 +549,5 @@ __all__ = [
     "effective_img",
     "estimate_memory",
     "max_batch",
+    "val_img",
 ]

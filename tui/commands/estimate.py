@@ -41,6 +41,8 @@ _ROWS = (
     ("peak_reserved", "= peak reserved"),
     ("cuda_context", "CUDA context"),
     ("nvidia_smi", "= nvidia-smi"),
+    ("run_peak_reserved", "whole run reserved"),
+    ("run_nvidia_smi", "= whole run smi"),
 )
 
 
@@ -116,7 +118,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _fits(est: MemoryEstimate, gpu_bytes: int | None) -> bool | None:
-    return None if not gpu_bytes else est.plan.nvidia_smi <= gpu_bytes
+    return None if not gpu_bytes else est.plan.run_nvidia_smi <= gpu_bytes  # epoch 0 fitting is not enough
 
 
 def _as_json(est: MemoryEstimate, label: str, img: int, gpu_bytes: int | None, best: int | None) -> dict[str, object]:
@@ -160,6 +162,10 @@ def _table(
         p, b = getattr(est.plan, field), getattr(est.baseline, field)
         lines.append(f"{title:<20}{human_bytes(p):>12}{human_bytes(b):>12}{human_bytes(b - p):>12}")
     lines.append("")
+    lines.append(
+        f"the whole run needs {human_bytes(est.plan.run_nvidia_smi)} per GPU (nvidia-smi), set by "
+        f"{est.plan.run_peak_phase}; the steps before the first validation {human_bytes(est.plan.nvidia_smi)}"
+    )
     lines.append(f"freezing saves {human_bytes(est.saved_bytes)} ({est.saved_fraction:.0%}) of reserved memory")
     if gpu_bytes:
         where = "given" if given else "from NVML"
