@@ -185,9 +185,11 @@ def replay_phases(
     rest cannot come back under): the list is then shorter than ``phases``.
     """
     model = CachingAllocatorModel()
+    malloc, release = model.malloc, model.release  # the loop runs ~10^5 times per estimate
     live: dict[int, _Block] = {}
-    n_kinds = max(kinds) + 1 if kinds else 1
-    by_kind = [0] * n_kinds
+    pop = live.pop
+    kind_of = kinds if kinds else bytes(len(nbytes))
+    by_kind = [0] * (max(kind_of) + 1 if kind_of else 1)
     out: list[PhasePeak] = []
     for events in phases:
         peak, peak_kinds = model.allocated, list(by_kind)
@@ -198,15 +200,15 @@ def replay_phases(
                     continue
                 if ev in live:  # a bug in how the phases were put together, not a user error
                     raise RuntimeError(f"allocation {ev} replayed while still allocated")
-                block = live[ev] = model.malloc(size)
-                by_kind[kinds[ev - 1] if kinds else 0] += block.size
+                block = live[ev] = malloc(size)
+                by_kind[kind_of[ev - 1]] += block.size
                 if model.allocated > peak:
                     peak, peak_kinds = model.allocated, list(by_kind)
             else:
-                freed = live.pop(-ev, None)
+                freed = pop(-ev, None)
                 if freed is not None:
-                    by_kind[kinds[-ev - 1] if kinds else 0] -= freed.size
-                    model.release(freed)
+                    by_kind[kind_of[-ev - 1]] -= freed.size
+                    release(freed)
         out.append(PhasePeak(peak, model.reserved, tuple(peak_kinds)))
         if reserved_limit is not None and model.reserved > reserved_limit:
             break

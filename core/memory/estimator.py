@@ -320,10 +320,13 @@ def _run_phases(pair: _TracePair, vpair: _ValPair, batch: int, img: int, gpus: i
     - ``B``, a micro-batch with the previous micro-batches' gradients alive: ``A`` again on new
       ids, each new gradient a temporary (AccumulateGrad adds it in place and drops it); it first
       drops the previous micro-batch's images and predictions (reassigned in train.py's loop);
-    - epoch 0: ``A S A S`` (warm-up steps every micro-batch), then with accumulate > 1 ``A B S``;
+    - epoch 0: ``A S`` (a warm-up step: train.py steps every micro-batch at first), then ``A S``
+      or, with accumulate > 1, ``A B S``;
     - the epoch ends and validation runs with the last micro-batch's tensors still referenced (and,
       with accumulate > 1, gradients of an unfinished accumulation: the case where the epoch's batch
-      count does not line up with accumulate), then training goes on: ``A S`` twice, or ``B S A B S``.
+      count does not line up with accumulate), then training goes on: ``A S``, or ``B S``.
+    Each phase is replayed once: repeating one adds passes, not blocks (a second pass of the same
+    phase finds the blocks the first one cached).
     """
     nbytes = pair.nbytes_at(batch, img)
     extra, extra_kinds = _extra_setup(pair, gpus)
@@ -373,20 +376,20 @@ def _run_phases(pair: _TracePair, vpair: _ValPair, batch: int, img: int, gpus: i
     all_kinds = kinds + b_kinds + vpair.small.kinds
 
     accumulate = max(round(64 / (batch * gpus)), 1)
-    phases: list[list[int]] = [setup + a, s, a, s]
-    labels = [PHASE_STEP] * 4
+    phases: list[list[int]] = [setup + a, s]
+    labels = [PHASE_STEP] * 2
     if accumulate > 1 and grads:
         phases += [a, b, s_b, a]
         labels += [PHASE_ACCUMULATE] * 3 + [PHASE_STEP]
         first = len(phases)
-        phases += [val, b, s_b, a, b, s_b]
-        labels += [PHASE_VALIDATION] + [PHASE_AFTER_VALIDATION] * 5
+        phases += [val, b, s_b]
+        labels += [PHASE_VALIDATION] + [PHASE_AFTER_VALIDATION] * 2
     else:
         phases += [a, s_keep]
         labels += [PHASE_STEP] * 2
         first = len(phases)
-        phases += [val, release, a, s, a, s]
-        labels += [PHASE_VALIDATION] * 2 + [PHASE_AFTER_VALIDATION] * 4
+        phases += [val, release, a, s]
+        labels += [PHASE_VALIDATION] * 2 + [PHASE_AFTER_VALIDATION] * 2
     return _Run(phases, labels, first, all_bytes, all_kinds)
 
 
