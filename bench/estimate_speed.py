@@ -31,7 +31,7 @@ def main() -> int:
         import torch  # noqa: F401
         import yolov5.models.yolo  # noqa: F401
 
-        from yolofreeze.core.memory import trace  # noqa: F401
+        from yolofreeze.core.memory.tracing import trace  # noqa: F401
     t_import = time.perf_counter() - t0
     logging.getLogger("yolov5").disabled = True  # its model tables would bury the figures
     from bench.gpu_memory_check import checkpoint
