@@ -255,22 +255,24 @@ class _ValPair:
         ]
 
 
+_VAL_CACHE: OrderedDict[tuple[str, int, bool], _ValPair] = OrderedDict()
+_VAL_CACHE_SIZE = 4
+
+
 def _val_pair(info: ModelInfo, amp: bool, cancelled: Callable[[], bool] | None) -> _ValPair:
     """The validation trace does not depend on the plan or the optimizer: one per model and AMP."""
     yaml_json, nc, gs = _model_key(info)
-    key = ("validation", yaml_json, nc, amp)
+    key = (yaml_json, nc, amp)
     with _CACHE_LOCK:
-        hit = _TRACE_CACHE.get(key)
+        hit = _VAL_CACHE.get(key)
         if hit is not None:
-            _TRACE_CACHE.move_to_end(key)
-            return hit  # type: ignore[return-value]
+            _VAL_CACHE.move_to_end(key)
+            return hit
     validation = _import_validation()
     _check_names(_import_trace(), info, yaml_json, nc)
     try:
         small, large = (
-            validation.trace_validation(
-                json.loads(yaml_json), nc, amp, TRACE_BATCH, validation.val_img(s, gs), cancelled
-            )
+            validation.trace_validation(json.loads(yaml_json), nc, amp, TRACE_BATCH, _val_side(s, gs), cancelled)
             for s in (2 * gs, 4 * gs)
         )
     except _import_trace().TraceCancelled:
@@ -279,9 +281,9 @@ def _val_pair(info: ModelInfo, amp: bool, cancelled: Callable[[], bool] | None) 
         raise RuntimeError("the traced validation differs between image sizes; cannot interpolate")
     pair = _ValPair(small, large)
     with _CACHE_LOCK:
-        _TRACE_CACHE[key] = pair  # type: ignore[assignment]
-        while len(_TRACE_CACHE) > _TRACE_CACHE_SIZE:
-            _TRACE_CACHE.popitem(last=False)
+        _VAL_CACHE[key] = pair
+        while len(_VAL_CACHE) > _VAL_CACHE_SIZE:
+            _VAL_CACHE.popitem(last=False)
     return pair
 
 
@@ -293,11 +295,16 @@ def _import_validation() -> Any:
     return validation
 
 
-def val_img(info: ModelInfo, img: int) -> int:
-    """The side of the largest validation batch train.py's rect loader makes (pad 0.5)."""
-    gs = _model_key(info)[2]
-    img = effective_img(info, img)
+def _val_side(img: int, gs: int) -> int:
+    """train.py's rect val loader (pad 0.5) pads a batch whose aspect ratios span 1 to a square of
+    side ``gs * ceil(img / gs + 0.5)``: the largest validation batch (any dataset with portrait
+    and landscape images has one)."""
     return -(-(2 * img + gs) // (2 * gs)) * gs
+
+
+def val_img(info: ModelInfo, img: int) -> int:
+    """The side of the largest validation batch for training size ``img``."""
+    return _val_side(effective_img(info, img), _model_key(info)[2])
 
 
 @dataclass(frozen=True)

@@ -8,13 +8,13 @@ compute_loss=compute_loss, dataloader=val_loader)``; val.run then
   boxes plus the raw outputs), and ``compute_loss`` on the raw outputs;
 - after the last batch, with that batch's tensors still referenced, ``model.float()`` (the EMA is
   fp32 again, in new blocks: the run goes on with them).
-Left out: non_max_suppression and the metrics (their sizes depend on what the model detects; at
-the default max_det=300 per image they are kilobytes), and batches smaller than the largest (the
-largest batch sets the peak).
+Left out: non_max_suppression and the metrics. Their sizes depend on what the model detects: the
+kept boxes are kilobytes (max_det=300 per image), but the candidates NMS builds per image at
+conf_thres=0.001 can reach tens of MB for a young model, which no trace without data can know.
+Batches smaller than the largest are left out too (the largest sets the peak).
 
-The rect validation loader pads every batch to a multiple of the stride: a batch whose aspect
-ratios span 1 (any dataset with both portrait and landscape images has one) is square, of side
-``stride * ceil(img / stride + 0.5)`` (``val_img``): the largest a validation batch gets.
+The caller picks the size: the estimator traces the largest batch train.py's rect val loader
+makes (square, the training size plus up to one stride of padding).
 
 This module imports torch at import time: import it only from functions that need a trace.
 """
@@ -39,12 +39,7 @@ with warnings.catch_warnings():  # yolov5 7.0 warns about pkg_resources on impor
     warnings.simplefilter("ignore")
     from yolov5.utils.loss import ComputeLoss
 
-__all__ = ["ValidationTrace", "trace_validation", "val_img"]
-
-
-def val_img(img: int, stride: int) -> int:
-    """The side of the largest rect validation batch for training size ``img`` (pad 0.5)."""
-    return -(-(2 * img + stride) // (2 * stride)) * stride  # stride * ceil(img / stride + 0.5)
+__all__ = ["ValidationTrace", "trace_validation"]
 
 
 @dataclass(frozen=True)
