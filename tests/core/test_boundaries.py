@@ -70,6 +70,7 @@ TORCH_SIDE = {
     "yolofreeze.core.memory.tracing.cuda_autocast",
     "yolofreeze.core.memory.tracing.skeleton",
     "yolofreeze.core.memory.tracing.metacpu",
+    "yolofreeze.core.memory.tracing.validation",
 }
 
 
