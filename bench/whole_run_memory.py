@@ -3,7 +3,7 @@
 yolov5's progress line prints ``GPU_mem`` = ``torch.cuda.memory_reserved() / 1E9`` (3 significant
 digits). A log's epoch-0 figure is the training steps before the first validation; from epoch 1 on
 it includes whatever the validation pass left reserved. We print, per log, our first-epoch step
-figure (``peak_reserved``) against epoch 0 and our whole-run figure (``run_peak_reserved``) against
+figure (``plan.peak_reserved``) against epoch 0 and our whole-run figure (``plan_run.peak_reserved``) against
 epoch 1+, as ratios. Nothing is fitted: the figures come from the traced model as the estimator
 computes them for any user.
 
@@ -111,15 +111,16 @@ def main() -> int:
         info = read_checkpoint(str(path))
         config = TrainConfig(batch=log.batch, img=log.img, gpus=log.gpus)
         est = estimate_memory(info, frozenset(), config)
-        p = est.plan
-        step, run = p.peak_reserved / 1e9, p.run_peak_reserved / 1e9
+        p = est.plan_run
+        assert p is not None  # the estimator always models the run
+        step, run = est.plan.peak_reserved / 1e9, p.peak_reserved / 1e9
         r0, r1 = step / log.epoch0, run / log.later
         ok = 0.9 <= r1 <= 1.1
         verdict = "within 10%" if ok else ("more than 12% under" if r1 < 0.88 else "outside 10%")
         lines.append(
             f"{i:<5}{log.model:<9}{log.nc:>4}{log.img:>5}{log.batch:>6}{log.gpus:>5}{est.accumulate:>4}"
             f"{log.epoch0:>9.2f}{step:>7.2f}{r0:>7.2f}{log.later:>10.2f}{run:>7.2f}{r1:>7.2f}  "
-            f"{p.run_peak_phase:<28}{verdict}"
+            f"{p.phase:<28}{verdict}"
         )
         notes.append(
             f"  {i}: {log.source}; {log.gpu}, torch {log.torch}; validation batch "

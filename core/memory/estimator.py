@@ -13,7 +13,7 @@ import json
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from yolofreeze.core.checkpoint.reader import ModelInfo
@@ -38,7 +38,7 @@ WORKSPACE_BYTES = 32 * MIB
 DDP_FIRST_BUCKET_BYTES = 1 * MIB
 DDP_BUCKET_BYTES = 25 * MIB
 MAX_BATCH_LIMIT = 4096  # per GPU; beyond this the search stops (no YOLOv5 run uses more)
-# The phases of a run the whole-run figure replays, as ``run_peak_phase`` names them
+# The phases of a run the whole-run figure replays, as ``RunPeak.phase`` names them
 PHASE_STEP = "training step"
 PHASE_ACCUMULATE = "training step with accumulated gradients"
 PHASE_VALIDATION = "validation"
@@ -88,13 +88,10 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class MemoryBreakdown:
-    """Bytes on one GPU; the first seven add up to ``peak_allocated``.
+    """Bytes on one GPU during epoch 0's training steps; the first seven add up to ``peak_allocated``.
 
-    ``weights`` … ``nvidia_smi`` are the first epoch's training steps before any validation
-    (with accumulate > 1, a micro-batch whose forward and backward run with the previous
-    micro-batches' gradients alive). The ``run_*`` fields are the whole run: those steps, the
-    validation pass train.py runs after the epoch, and training after it, on one allocator;
-    ``run_peak_phase`` names the phase in which reserved memory reached its highest.
+    With accumulate > 1 the peak step is a micro-batch whose forward and backward run with the
+    previous micro-batches' gradients alive (train.py zeroes them only after optimizer.step).
     """
 
     weights: int
@@ -109,18 +106,30 @@ class MemoryBreakdown:
     peak_reserved: int
     cuda_context: int
     nvidia_smi: int
-    run_peak_allocated: int = 0
-    run_peak_reserved: int = 0
-    run_nvidia_smi: int = 0
-    run_peak_phase: str = ""
+
+
+@dataclass(frozen=True)
+class RunPeak:
+    """The whole run on one GPU: epoch 0's steps, the validation pass train.py runs after each
+    epoch, and training after it, replayed on one allocator. ``phase`` is where reserved memory
+    reached its highest (one of the ``PHASE_*`` names)."""
+
+    peak_allocated: int
+    peak_reserved: int
+    nvidia_smi: int
+    phase: str
 
 
 @dataclass(frozen=True)
 class MemoryEstimate:
+    """``plan_run`` / ``baseline_run`` are None only from stand-ins that model no run (test fakes)."""
+
     config: TrainConfig
     plan: MemoryBreakdown
     baseline: MemoryBreakdown
     accumulate: int
+    plan_run: RunPeak | None = None
+    baseline_run: RunPeak | None = None
 
     @property
     def saved_bytes(self) -> int:
@@ -129,6 +138,11 @@ class MemoryEstimate:
     @property
     def saved_fraction(self) -> float:
         return self.saved_bytes / self.baseline.peak_reserved if self.baseline.peak_reserved else 0.0
+
+    @property
+    def run_nvidia_smi(self) -> int:
+        """What nvidia-smi shows at the run's peak for the plan (the step's figure if no run was modelled)."""
+        return self.plan_run.nvidia_smi if self.plan_run is not None else self.plan.nvidia_smi
 
 
 # ---------------------------------------------------------------------------------------------
@@ -445,20 +459,14 @@ def _breakdown(r: ReplayResult) -> MemoryBreakdown:
     )
 
 
-def _run_breakdown(run: _Run, peaks: list[PhasePeak]) -> MemoryBreakdown:
-    """The first epoch's breakdown, with the whole run's figures and the phase that sets them."""
+def _run_breakdown(run: _Run, peaks: list[PhasePeak]) -> tuple[MemoryBreakdown, RunPeak]:
+    """Epoch 0's breakdown, and the whole run's figures with the phase that sets them."""
     first = max(peaks[: run.first_epoch], key=lambda p: p.peak_allocated)
     reserved = peaks[run.first_epoch - 1].reserved
     top = peaks[-1].reserved
     phase = run.labels[next(i for i, p in enumerate(peaks) if p.reserved == top)]
     step = _breakdown(ReplayResult(first.peak_allocated, reserved, 0, 0, first.peak_by_kind))
-    return replace(
-        step,
-        run_peak_allocated=max(p.peak_allocated for p in peaks),
-        run_peak_reserved=top,
-        run_nvidia_smi=top + CUDA_CONTEXT_BYTES,
-        run_peak_phase=phase,
-    )
+    return step, RunPeak(max(p.peak_allocated for p in peaks), top, top + CUDA_CONTEXT_BYTES, phase)
 
 
 def _whole_run(
@@ -502,11 +510,13 @@ def estimate_memory(
     if cancelled is not None and cancelled():
         raise EstimateCancelled("estimate cancelled")
     b = config.per_gpu_batch
-    plan = _run_breakdown(*_whole_run(info, plan_pair, config, b, cancelled))
-    baseline = (
-        plan if plan_pair is baseline_pair else _run_breakdown(*_whole_run(info, baseline_pair, config, b, cancelled))
+    plan, plan_run = _run_breakdown(*_whole_run(info, plan_pair, config, b, cancelled))
+    baseline, baseline_run = (
+        (plan, plan_run)
+        if plan_pair is baseline_pair
+        else _run_breakdown(*_whole_run(info, baseline_pair, config, b, cancelled))
     )
-    return MemoryEstimate(config=config, plan=plan, baseline=baseline, accumulate=config.accumulate)
+    return MemoryEstimate(config, plan, baseline, config.accumulate, plan_run, baseline_run)
 
 
 def max_batch(
@@ -555,6 +565,7 @@ __all__ = [
     "EstimateUnavailable",
     "MemoryBreakdown",
     "MemoryEstimate",
+    "RunPeak",
     "TrainConfig",
     "effective_img",
     "estimate_memory",

@@ -32,25 +32,27 @@ def test_the_whole_run_needs_more_than_the_first_epochs_steps(yolov5n: Path, pla
         TrainConfig(batch=64, img=320),
         TrainConfig(batch=32, img=320, gpus=2),
     ):
-        p = estimate_memory(info, frozen, config).plan
+        est = estimate_memory(info, frozen, config)
+        step, run = est.plan, est.plan_run
+        assert run is not None
         # validation runs 2x the batch on images padded to 672 px: more than a training step's blocks
-        assert p.run_peak_reserved > p.peak_reserved, (plan, config)
-        assert p.run_peak_allocated >= p.peak_allocated
-        assert p.run_nvidia_smi == p.run_peak_reserved + CUDA_CONTEXT_BYTES
-        assert p.run_peak_phase in (PHASE_VALIDATION, PHASE_AFTER_VALIDATION)
+        assert run.peak_reserved > step.peak_reserved, (plan, config)
+        assert run.peak_allocated >= step.peak_allocated
+        assert run.nvidia_smi == run.peak_reserved + CUDA_CONTEXT_BYTES == est.run_nvidia_smi
+        assert run.phase in (PHASE_VALIDATION, PHASE_AFTER_VALIDATION)
 
 
 def test_with_only_detect_trainable_validation_is_the_peak(yolov5s: Path) -> None:
     info = read_checkpoint(str(yolov5s))
     est = estimate_memory(info, preset(info, "all").frozen, TrainConfig(batch=16, img=640))
-    p = est.plan
-    assert p.run_peak_phase == PHASE_VALIDATION
+    run, base_run = est.plan_run, est.baseline_run
+    assert run is not None and base_run is not None
+    assert run.phase == PHASE_VALIDATION
     # the training step saves almost nothing; inference at batch 32 holds more at once
-    assert p.run_peak_allocated > 1.5 * p.peak_allocated
+    assert run.peak_allocated > 1.5 * est.plan.peak_allocated
     # with nothing frozen the step's saved activations dwarf validation: its allocated peak is the step's
-    b = est.baseline
-    assert b.run_peak_allocated < 1.01 * b.peak_allocated
-    assert b.run_peak_reserved > b.peak_reserved  # but validation's block sizes still cost segments
+    assert base_run.peak_allocated < 1.01 * est.baseline.peak_allocated
+    assert base_run.peak_reserved > est.baseline.peak_reserved  # but validation's block sizes still cost segments
 
 
 def test_gradients_are_counted_while_micro_batches_accumulate(yolov5n: Path) -> None:
@@ -75,10 +77,10 @@ def test_the_largest_batch_is_the_one_whose_whole_run_fits(yolov5n: Path) -> Non
     frozen = preset(info, "all").frozen
     gpu = 2 << 30
     best = max_batch(info, frozen, TrainConfig(batch=16, img=640), gpu)
-    at_best = estimate_memory(info, frozen, TrainConfig(batch=best, img=640)).plan
-    one_more = estimate_memory(info, frozen, TrainConfig(batch=best + 1, img=640)).plan
+    at_best = estimate_memory(info, frozen, TrainConfig(batch=best, img=640))
+    one_more = estimate_memory(info, frozen, TrainConfig(batch=best + 1, img=640))
     assert at_best.run_nvidia_smi <= gpu < one_more.run_nvidia_smi
-    assert one_more.nvidia_smi < gpu  # epoch 0 alone would have "fitted" the batch that fails later
+    assert one_more.plan.nvidia_smi < gpu  # epoch 0 alone would have "fitted" the batch that fails later
 
 
 def test_blocks_one_phase_caches_are_what_the_next_allocates_from() -> None:
@@ -157,8 +159,8 @@ def test_a_gpu_that_holds_epoch_0_but_not_validation_does_not_fit(
     yolov5n: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     info = read_checkpoint(str(yolov5n))
-    p = estimate_memory(info, preset(info, "all").frozen, TrainConfig(batch=16, img=640)).plan
-    between = (p.nvidia_smi + p.run_nvidia_smi) / 2 / (1 << 30)
+    est = estimate_memory(info, preset(info, "all").frozen, TrainConfig(batch=16, img=640))
+    between = (est.plan.nvidia_smi + est.run_nvidia_smi) / 2 / (1 << 30)
     args = ["estimate", str(yolov5n), "--preset", "all", "--batch", "16", "--img", "640"]
     assert main([*args, "--gpu-mem", f"{between:.4f}", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["fits"] is False

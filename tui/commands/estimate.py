@@ -13,7 +13,14 @@ from dataclasses import asdict
 
 from yolofreeze.core.errors import EXIT_OK, UsageError
 from yolofreeze.core.memory.analytic import OPTIMIZERS
-from yolofreeze.core.memory.estimator import MemoryEstimate, TrainConfig, effective_img, estimate_memory, max_batch
+from yolofreeze.core.memory.estimator import (
+    MemoryEstimate,
+    RunPeak,
+    TrainConfig,
+    effective_img,
+    estimate_memory,
+    max_batch,
+)
 from yolofreeze.core.monitoring.nvml import gpu_total_memory
 from yolofreeze.tui.commands.common import (
     MAX_BATCH,
@@ -41,8 +48,6 @@ _ROWS = (
     ("peak_reserved", "= peak reserved"),
     ("cuda_context", "CUDA context"),
     ("nvidia_smi", "= nvidia-smi"),
-    ("run_peak_reserved", "whole run reserved"),
-    ("run_nvidia_smi", "= whole run smi"),
 )
 
 
@@ -118,7 +123,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _fits(est: MemoryEstimate, gpu_bytes: int | None) -> bool | None:
-    return None if not gpu_bytes else est.plan.run_nvidia_smi <= gpu_bytes  # epoch 0 fitting is not enough
+    return None if not gpu_bytes else est.run_nvidia_smi <= gpu_bytes  # epoch 0 fitting is not enough
 
 
 def _as_json(est: MemoryEstimate, label: str, img: int, gpu_bytes: int | None, best: int | None) -> dict[str, object]:
@@ -129,13 +134,25 @@ def _as_json(est: MemoryEstimate, label: str, img: int, gpu_bytes: int | None, b
         "per_gpu_batch": est.config.per_gpu_batch,
         "accumulate": est.accumulate,
         "units": "bytes per GPU",
-        "plan": asdict(est.plan),
-        "baseline": asdict(est.baseline),
+        "plan": {**asdict(est.plan), **_run_json(est.plan_run)},
+        "baseline": {**asdict(est.baseline), **_run_json(est.baseline_run)},
         "saved_bytes": est.saved_bytes,
         "saved_fraction": round(est.saved_fraction, 4),
         "gpu_memory_bytes": gpu_bytes,
         "fits": _fits(est, gpu_bytes),
         "max_batch": best,
+    }
+
+
+def _run_json(run: RunPeak | None) -> dict[str, object]:
+    """The whole run beside the step: ``peak_reserved`` stays epoch 0's steps."""
+    if run is None:
+        return {}
+    return {
+        "run_peak_allocated": run.peak_allocated,
+        "run_peak_reserved": run.peak_reserved,
+        "run_nvidia_smi": run.nvidia_smi,
+        "run_peak_phase": run.phase,
     }
 
 
@@ -161,11 +178,19 @@ def _table(
     for field, title in _ROWS:
         p, b = getattr(est.plan, field), getattr(est.baseline, field)
         lines.append(f"{title:<20}{human_bytes(p):>12}{human_bytes(b):>12}{human_bytes(b - p):>12}")
+    p, b = est.plan_run, est.baseline_run
+    if p is not None and b is not None:
+        for title, mine, theirs in (
+            ("whole run reserved", p.peak_reserved, b.peak_reserved),
+            ("= whole run smi", p.nvidia_smi, b.nvidia_smi),
+        ):
+            lines.append(f"{title:<20}{human_bytes(mine):>12}{human_bytes(theirs):>12}{human_bytes(theirs - mine):>12}")
     lines.append("")
-    lines.append(
-        f"the whole run needs {human_bytes(est.plan.run_nvidia_smi)} per GPU (nvidia-smi), set by "
-        f"{est.plan.run_peak_phase}; the steps before the first validation {human_bytes(est.plan.nvidia_smi)}"
-    )
+    if p is not None:
+        lines.append(
+            f"the whole run needs {human_bytes(p.nvidia_smi)} per GPU (nvidia-smi), set by {p.phase}; "
+            f"the steps before the first validation {human_bytes(est.plan.nvidia_smi)}"
+        )
     lines.append(f"freezing saves {human_bytes(est.saved_bytes)} ({est.saved_fraction:.0%}) of reserved memory")
     if gpu_bytes:
         where = "given" if given else "from NVML"
