@@ -47,7 +47,7 @@ def main() -> int:
     t0, c0 = time.perf_counter(), time.process_time()
     est = estimate_memory(info, frozen, TrainConfig(batch=16, img=640))
     t_first, c_first = time.perf_counter() - t0, time.process_time() - c0
-    n_traces = 2 * len(estimator._TRACE_CACHE)
+    n_traces = 2 * (len(estimator._TRACE_CACHE) + len(estimator._VAL_CACHE))  # steps, validation
     t0 = time.perf_counter()
     estimate_memory(info, frozen, TrainConfig(batch=16, img=640, optimizer="SGD", amp=True))
     t_cached = time.perf_counter() - t0

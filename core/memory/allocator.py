@@ -160,3 +160,56 @@ def replay(
                     by_kind[kinds[-ev - 1] if kinds else 0] -= block.size
                     model.release(block)
     return ReplayResult(peak, model.reserved, peak_event, model.allocated, tuple(peak_kinds))
+
+
+@dataclass(frozen=True)
+class PhasePeak:
+    """One phase of a replayed run, on the allocator the phases before it left behind."""
+
+    peak_allocated: int  # highest allocated bytes during the phase
+    reserved: int  # reserved bytes at the end of the phase (segments are never given back)
+    peak_by_kind: tuple[int, ...]  # allocated bytes per kind at the phase's peak
+
+
+def replay_phases(
+    phases: Sequence[Sequence[int]],
+    nbytes: Sequence[int],
+    kinds: bytes | Sequence[int] = b"",
+    reserved_limit: int | None = None,
+) -> list[PhasePeak]:
+    """Replay ``phases`` in order on one allocator (events as in ``replay``); one result per phase.
+
+    What one phase frees and caches is what the next one allocates from: blocks a validation
+    pass splits stay split for the training steps after it. With ``reserved_limit``, the replay
+    stops after the first phase whose reserved bytes pass it (reserved never goes down, so the
+    rest cannot come back under): the list is then shorter than ``phases``.
+    """
+    model = CachingAllocatorModel()
+    malloc, release = model.malloc, model.release  # the loop runs ~10^5 times per estimate
+    live: dict[int, _Block] = {}
+    pop = live.pop
+    kind_of = kinds if kinds else bytes(len(nbytes))
+    by_kind = [0] * (max(kind_of) + 1 if kind_of else 1)
+    out: list[PhasePeak] = []
+    for events in phases:
+        peak, peak_kinds = model.allocated, list(by_kind)
+        for ev in events:
+            if ev > 0:
+                size = nbytes[ev - 1]
+                if size <= 0:  # torch hands out no block for an empty storage
+                    continue
+                if ev in live:  # a bug in how the phases were put together, not a user error
+                    raise RuntimeError(f"allocation {ev} replayed while still allocated")
+                block = live[ev] = malloc(size)
+                by_kind[kind_of[ev - 1]] += block.size
+                if model.allocated > peak:
+                    peak, peak_kinds = model.allocated, list(by_kind)
+            else:
+                freed = pop(-ev, None)
+                if freed is not None:
+                    by_kind[kind_of[-ev - 1]] -= freed.size
+                    release(freed)
+        out.append(PhasePeak(peak, model.reserved, tuple(peak_kinds)))
+        if reserved_limit is not None and model.reserved > reserved_limit:
+            break
+    return out

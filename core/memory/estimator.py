@@ -19,8 +19,8 @@ from typing import Any
 from yolofreeze.core.checkpoint.reader import ModelInfo
 from yolofreeze.core.checkpoint.yamlgate import gated_cfg
 from yolofreeze.core.errors import UsageError, YoloFreezeError
-from yolofreeze.core.memory.allocator import ReplayResult, replay
-from yolofreeze.core.memory.kinds import GRADIENTS, NAMES, TEMPORARIES
+from yolofreeze.core.memory.allocator import PhasePeak, ReplayResult, replay, replay_phases
+from yolofreeze.core.memory.kinds import EMA, GRADIENTS, NAMES, TEMPORARIES
 from yolofreeze.core.plan.freeze import require_something_to_train
 from yolofreeze.core.training import options
 
@@ -38,6 +38,11 @@ WORKSPACE_BYTES = 32 * MIB
 # gradient into flat buckets: 1 MiB for the first, then 25 MiB each (its defaults).
 DDP_FIRST_BUCKET_BYTES = 1 * MIB
 DDP_BUCKET_BYTES = 25 * MIB
+# The phases of a run the whole-run figure replays, as ``RunPeak.phase`` names them
+PHASE_STEP = "training step"
+PHASE_ACCUMULATE = "training step with accumulated gradients"
+PHASE_VALIDATION = "validation"
+PHASE_AFTER_VALIDATION = "training after validation"
 
 
 class EstimateCancelled(YoloFreezeError):
@@ -78,7 +83,11 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class MemoryBreakdown:
-    """Bytes on one GPU during a training step; the first seven add up to ``peak_allocated``."""
+    """Bytes on one GPU during epoch 0's training steps; the first seven add up to ``peak_allocated``.
+
+    With accumulate > 1 the peak step is a micro-batch whose forward and backward run with the
+    previous micro-batches' gradients alive (train.py zeroes them only after optimizer.step).
+    """
 
     weights: int
     ema: int
@@ -112,13 +121,29 @@ class StepFlops:
 
 
 @dataclass(frozen=True)
+class RunPeak:
+    """The whole run on one GPU: epoch 0's steps, the validation pass train.py runs after each
+    epoch, and training after it, replayed on one allocator. ``phase`` is where reserved memory
+    reached its highest (one of the ``PHASE_*`` names)."""
+
+    peak_allocated: int
+    peak_reserved: int
+    nvidia_smi: int
+    phase: str
+
+
+@dataclass(frozen=True)
 class MemoryEstimate:
+    """``plan_run`` / ``baseline_run`` are None only from stand-ins that model no run (test fakes)."""
+
     config: TrainConfig
     plan: MemoryBreakdown
     baseline: MemoryBreakdown
     accumulate: int
     plan_flops: StepFlops = StepFlops()
     baseline_flops: StepFlops = StepFlops()
+    plan_run: RunPeak | None = None
+    baseline_run: RunPeak | None = None
 
     @property
     def saved_bytes(self) -> int:
@@ -133,6 +158,11 @@ class MemoryEstimate:
         """Predicted time of one iteration with the plan, as a fraction of no freezing (FLOPs' ratio)."""
         base = self.baseline_flops.step
         return self.plan_flops.step / base if base else 1.0
+
+    @property
+    def run_nvidia_smi(self) -> int:
+        """What nvidia-smi shows at the run's peak for the plan (the step's figure if no run was modelled)."""
+        return self.plan_run.nvidia_smi if self.plan_run is not None else self.plan.nvidia_smi
 
 
 # ---------------------------------------------------------------------------------------------
@@ -250,6 +280,170 @@ def _check_names(trace: Any, info: ModelInfo, yaml_json: str, nc: int) -> None:
         )
 
 
+@dataclass(frozen=True)
+class _ValPair:
+    """The validation pass traced at two sizes (same batch), as _TracePair for a step."""
+
+    small: Any  # validation.ValidationTrace
+    large: Any
+
+    def nbytes_at(self, batch: int, img: int) -> list[int]:
+        """Sizes at a validation batch and image side: affine in batch*img**2, except what lives on
+        with the EMA model (its weights, constant; Detect's grids, which follow img**2 alone)."""
+        s, g = self.small, self.large
+        span = g.batch * g.img**2 - s.batch * s.img**2
+        n_batch, n_ema = batch * img * img - s.batch * s.img**2, s.batch * img * img - s.batch * s.img**2
+        return [
+            a if a == b else a + (b - a) * (n_ema if k == EMA else n_batch) // span
+            for a, b, k in zip(s.nbytes, g.nbytes, s.kinds, strict=True)
+        ]
+
+
+_VAL_CACHE: OrderedDict[tuple[str, int, bool], _ValPair] = OrderedDict()
+_VAL_CACHE_SIZE = 4
+
+
+def _val_pair(info: ModelInfo, amp: bool, cancelled: Callable[[], bool] | None) -> _ValPair:
+    """The validation trace does not depend on the plan or the optimizer: one per model and AMP."""
+    yaml_json, nc, gs = _model_key(info)
+    key = (yaml_json, nc, amp)
+    with _CACHE_LOCK:
+        hit = _VAL_CACHE.get(key)
+        if hit is not None:
+            _VAL_CACHE.move_to_end(key)
+            return hit
+    validation = _import_validation()
+    _check_names(_import_trace(), info, yaml_json, nc)
+    try:
+        small, large = (
+            validation.trace_validation(json.loads(yaml_json), nc, amp, TRACE_BATCH, _val_side(s, gs), cancelled)
+            for s in (2 * gs, 4 * gs)
+        )
+    except _import_trace().TraceCancelled:
+        raise EstimateCancelled("estimate cancelled") from None
+    if (small.ema, small.events, small.kinds) != (large.ema, large.events, large.kinds):
+        raise RuntimeError("the traced validation differs between image sizes; cannot interpolate")
+    pair = _ValPair(small, large)
+    with _CACHE_LOCK:
+        _VAL_CACHE[key] = pair
+        while len(_VAL_CACHE) > _VAL_CACHE_SIZE:
+            _VAL_CACHE.popitem(last=False)
+    return pair
+
+
+def _import_validation() -> Any:
+    try:
+        from yolofreeze.core.memory.tracing import validation
+    except ImportError as e:
+        raise EstimateUnavailable(f"the traced estimate needs torch and yolov5: {e}") from None
+    return validation
+
+
+def _val_side(img: int, gs: int) -> int:
+    """train.py's rect val loader (pad 0.5) pads a batch whose aspect ratios span 1 to a square of
+    side ``gs * ceil(img / gs + 0.5)``: the largest validation batch (any dataset with portrait
+    and landscape images has one)."""
+    return -(-(2 * img + gs) // (2 * gs)) * gs
+
+
+def val_img(info: ModelInfo, img: int) -> int:
+    """The side of the largest validation batch for training size ``img``."""
+    return _val_side(effective_img(info, img), _model_key(info)[2])
+
+
+@dataclass(frozen=True)
+class _Run:
+    """A run's phases as event streams over one id space, ready for replay_phases."""
+
+    phases: list[list[int]]
+    labels: list[str]
+    first_epoch: int  # phases[:first_epoch] are epoch 0's training steps, before any validation
+    nbytes: list[int]
+    kinds: bytes
+
+
+def _run_phases(pair: _TracePair, vpair: _ValPair, batch: int, img: int, gpus: int, vimg: int) -> _Run:
+    """train.py's loop as phases of the traced step and the traced validation pass.
+
+    The step trace is one iteration: ``A`` (forward and backward; it leaves the gradients, the
+    images and the predictions allocated) then ``S`` (unscale, clip, optimizer step, zero_grad,
+    EMA update, and the frees of what ``A`` left). From them:
+    - ``B``, a micro-batch with the previous micro-batches' gradients alive: ``A`` again on new
+      ids, each new gradient a temporary (AccumulateGrad adds it in place and drops it); it first
+      drops the previous micro-batch's images and predictions (reassigned in train.py's loop);
+    - epoch 0: ``A S`` (a warm-up step: train.py steps every micro-batch at first), then ``A S``
+      or, with accumulate > 1, ``A B S``;
+    - the epoch ends and validation runs with the last micro-batch's tensors still referenced (and,
+      with accumulate > 1, gradients of an unfinished accumulation: the case where the epoch's batch
+      count does not line up with accumulate), then training goes on: ``A S``, or ``B S``.
+    Each phase is replayed once: repeating one adds passes, not blocks (a second pass of the same
+    phase finds the blocks the first one cached).
+    """
+    nbytes = pair.nbytes_at(batch, img)
+    extra, extra_kinds = _extra_setup(pair, gpus)
+    base = len(nbytes)
+    setup = list(pair.small.setup) + list(range(base + 1, base + len(extra) + 1))
+    nbytes += extra
+    kinds = pair.small.kinds + bytes(extra_kinds)
+    n = len(nbytes)
+    step = pair.small.step
+    last_grad = max((i for i, ev in enumerate(step) if ev > 0 and kinds[ev - 1] == GRADIENTS), default=None)
+    cut = (
+        len(step) if last_grad is None else next((i for i in range(last_grad + 1, len(step)) if step[i] > 0), len(step))
+    )
+    a, s = list(step[:cut]), list(step[cut:])
+    allocated = {ev for ev in a if ev > 0}
+    left = allocated - {-ev for ev in a if ev < 0}
+    grads = {k for k in left if kinds[k - 1] == GRADIENTS}
+    carried = sorted(left - grads)
+    b: list[int] = [-k for k in carried]
+    for ev in a:
+        if ev > 0 and ev in grads:
+            b += (ev + n, -ev - n)
+        elif ev > 0:
+            b.append(ev + n)
+        else:
+            b.append(ev - n if -ev in allocated else ev)
+    moved = set(carried)
+    s_b = [(ev + n if ev > 0 else ev - n) if abs(ev) in moved else ev for ev in s]
+    s_keep = [ev for ev in s if not (ev < 0 and -ev in moved)]  # S with A's tensors still referenced
+    release = [-k for k in carried]
+
+    v = vpair.nbytes_at(2 * batch, vimg)
+    ema_step = [k for k in pair.small.setup if kinds[k - 1] == EMA]
+    if len(ema_step) != len(vpair.small.ema) or any(
+        nbytes[k - 1] != v[j - 1] for k, j in zip(ema_step, vpair.small.ema, strict=True)
+    ):
+        raise RuntimeError("the EMA of the validation trace differs from the step trace's")
+    to_step = dict(zip(vpair.small.ema, ema_step, strict=True))
+    val = [
+        (to_step[abs(ev)] if ev > 0 else -to_step[-ev])
+        if abs(ev) in to_step
+        else (ev + 2 * n if ev > 0 else ev - 2 * n)
+        for ev in vpair.small.events
+    ]
+    all_bytes = nbytes + nbytes + v
+    b_kinds = bytes(TEMPORARIES if k == GRADIENTS else k for k in kinds)
+    all_kinds = kinds + b_kinds + vpair.small.kinds
+
+    accumulate = max(round(64 / (batch * gpus)), 1)
+    phases: list[list[int]] = [setup + a, s]
+    labels = [PHASE_STEP] * 2
+    if accumulate > 1 and grads:
+        phases += [a, b, s_b, a]
+        labels += [PHASE_ACCUMULATE] * 3 + [PHASE_STEP]
+        first = len(phases)
+        phases += [val, b, s_b]
+        labels += [PHASE_VALIDATION] + [PHASE_AFTER_VALIDATION] * 2
+    else:
+        phases += [a, s_keep]
+        labels += [PHASE_STEP] * 2
+        first = len(phases)
+        phases += [val, release, a, s]
+        labels += [PHASE_VALIDATION] * 2 + [PHASE_AFTER_VALIDATION] * 2
+    return _Run(phases, labels, first, all_bytes, all_kinds)
+
+
 # ---------------------------------------------------------------------------------------------
 # breakdowns
 
@@ -276,15 +470,47 @@ def _replay(pair: _TracePair, batch: int, img: int, gpus: int) -> ReplayResult:
 
 
 def _breakdown(r: ReplayResult) -> MemoryBreakdown:
-    parts = dict(zip(NAMES, r.peak_by_kind + (0,) * (len(NAMES) - len(r.peak_by_kind)), strict=True))
+    weights, ema, gradients, optimizer, amp_cache, activations, temporaries = (  # NAMES' order
+        r.peak_by_kind + (0,) * (len(NAMES) - len(r.peak_by_kind))
+    )
     return MemoryBreakdown(
-        **parts,
+        weights=weights,
+        ema=ema,
+        gradients=gradients,
+        optimizer=optimizer,
+        amp_cache=amp_cache,
+        activations=activations,
+        temporaries=temporaries,
         peak_allocated=r.peak_allocated,
         allocator_slack=r.peak_reserved - r.peak_allocated,
         peak_reserved=r.peak_reserved,
         cuda_context=CUDA_CONTEXT_BYTES,
         nvidia_smi=r.peak_reserved + CUDA_CONTEXT_BYTES,
     )
+
+
+def _run_breakdown(run: _Run, peaks: list[PhasePeak]) -> tuple[MemoryBreakdown, RunPeak]:
+    """Epoch 0's breakdown, and the whole run's figures with the phase that sets them."""
+    first = max(peaks[: run.first_epoch], key=lambda p: p.peak_allocated)
+    reserved = peaks[run.first_epoch - 1].reserved
+    top = peaks[-1].reserved
+    phase = run.labels[next(i for i, p in enumerate(peaks) if p.reserved == top)]
+    step = _breakdown(ReplayResult(first.peak_allocated, reserved, 0, 0, first.peak_by_kind))
+    return step, RunPeak(max(p.peak_allocated for p in peaks), top, top + CUDA_CONTEXT_BYTES, phase)
+
+
+def _whole_run(
+    info: ModelInfo, pair: _TracePair, config: TrainConfig, batch: int, cancelled: Callable[[], bool] | None
+) -> tuple[_Run, list[PhasePeak]]:
+    run = _run_phases(
+        pair,
+        _val_pair(info, config.amp, cancelled),
+        batch,
+        effective_img(info, config.img),
+        config.gpus,
+        val_img(info, config.img),
+    )
+    return run, replay_phases(run.phases, run.nbytes, run.kinds)
 
 
 def effective_img(info: ModelInfo, img: int) -> int:
@@ -304,9 +530,10 @@ def estimate_memory(
     every parameter.
 
     The first call for a model, plan, optimizer and AMP setting traces a training step twice
-    (seconds); later calls with other batch or image sizes only replay the allocator (fast).
-    Each part is what is allocated at the moment allocation peaks, so gradients only count
-    those alive then (train.py frees them every step with ``zero_grad``).
+    (seconds), and the first for a model and AMP setting its validation pass twice; later calls
+    with other batch or image sizes only replay the allocator (fast). Each part is what is
+    allocated at the moment allocation peaks: gradients count when they are alive then (with
+    accumulate > 1, across micro-batches; otherwise ``zero_grad`` frees them every step).
     """
     config.validate()
     require_something_to_train(info, frozen)  # NothingToTrainError: there is no backward to trace
@@ -316,8 +543,12 @@ def estimate_memory(
     if cancelled is not None and cancelled():
         raise EstimateCancelled("estimate cancelled")
     b = config.per_gpu_batch
-    plan = _breakdown(_replay(plan_pair, b, img, config.gpus))
-    baseline = plan if plan_pair is baseline_pair else _breakdown(_replay(baseline_pair, b, img, config.gpus))
+    plan, plan_run = _run_breakdown(*_whole_run(info, plan_pair, config, b, cancelled))
+    baseline, baseline_run = (
+        (plan, plan_run)
+        if plan_pair is baseline_pair
+        else _run_breakdown(*_whole_run(info, baseline_pair, config, b, cancelled))
+    )
     return MemoryEstimate(
         config=config,
         plan=plan,
@@ -325,6 +556,8 @@ def estimate_memory(
         accumulate=config.accumulate,
         plan_flops=plan_pair.flops_at(b, img),
         baseline_flops=baseline_pair.flops_at(b, img),
+        plan_run=plan_run,
+        baseline_run=baseline_run,
     )
 
 
@@ -335,26 +568,30 @@ def max_batch(
     gpu_mem_bytes: int,
     cancelled: Callable[[], bool] | None = None,
 ) -> int:
-    """Largest total batch (a multiple of ``config.gpus``) whose per-GPU nvidia-smi figure fits; 0 if none."""
+    """Largest total batch (a multiple of ``config.gpus``) whose whole-run per-GPU nvidia-smi figure fits; 0 if none."""
     config.validate()
     if gpu_mem_bytes <= 0:
         raise UsageError("GPU memory must be more than 0")
     require_something_to_train(info, frozen)
-    img = effective_img(info, config.img)
+    img, vimg = effective_img(info, config.img), val_img(info, config.img)
     pair = _trace_pair(info, frozen, config.optimizer, config.amp, cancelled)
+    vpair = _val_pair(info, config.amp, cancelled)
+    limit = gpu_mem_bytes - CUDA_CONTEXT_BYTES
 
-    def fits(b: int) -> bool:
+    def fits(b: int) -> bool:  # the whole run's figure: a batch that fits only epoch 0 does not fit
         if cancelled is not None and cancelled():
             raise EstimateCancelled("estimate cancelled")
-        return _replay(pair, b, img, config.gpus).peak_reserved + CUDA_CONTEXT_BYTES <= gpu_mem_bytes
+        run = _run_phases(pair, vpair, b, img, config.gpus, vimg)
+        peaks = replay_phases(run.phases, run.nbytes, run.kinds, reserved_limit=limit)
+        return len(peaks) == len(run.phases) and peaks[-1].reserved <= limit
 
     if not fits(1):
         return 0
-    limit = options.MAX_BATCH // config.gpus  # per GPU: the total stays one train.py and check_batch accept
+    most = options.MAX_BATCH // config.gpus  # per GPU: the total stays one train.py and check_batch accept
     lo, hi = 1, 2
-    while hi <= limit and fits(hi):
+    while hi <= most and fits(hi):
         lo, hi = hi, hi * 2
-    hi = min(hi, limit + 1)
+    hi = min(hi, most + 1)
     while hi - lo > 1:  # fits(lo), not fits(hi)
         mid = (lo + hi) // 2
         lo, hi = (mid, hi) if fits(mid) else (lo, mid)
@@ -363,14 +600,20 @@ def max_batch(
 
 __all__ = [
     "CUDA_CONTEXT_BYTES",
+    "PHASE_ACCUMULATE",
+    "PHASE_AFTER_VALIDATION",
+    "PHASE_STEP",
+    "PHASE_VALIDATION",
     "WORKSPACE_BYTES",
     "EstimateCancelled",
     "EstimateUnavailable",
     "MemoryBreakdown",
     "MemoryEstimate",
+    "RunPeak",
     "StepFlops",
     "TrainConfig",
     "effective_img",
     "estimate_memory",
     "max_batch",
+    "val_img",
 ]

@@ -82,6 +82,7 @@ TORCH_SIDE = {
     "yolofreeze.core.memory.tracing.skeleton",
     "yolofreeze.core.memory.tracing.metacpu",
     "yolofreeze.core.training.child.build",
+    "yolofreeze.core.memory.tracing.validation",
 }
 
 

@@ -70,7 +70,7 @@ def test_max_batch_fits_and_one_more_does_not(yolov5n: Path) -> None:
     assert best > 16
     fits = estimate_memory(info, frozen, TrainConfig(batch=best, img=640))
     over = estimate_memory(info, frozen, TrainConfig(batch=best + 1, img=640))
-    assert fits.plan.nvidia_smi <= gpu < over.plan.nvidia_smi
+    assert fits.run_nvidia_smi <= gpu < over.run_nvidia_smi  # the whole run must fit
     assert max_batch(info, frozen, config, CUDA_CONTEXT_BYTES) == 0  # nothing fits in the context alone
 
 

@@ -14,6 +14,7 @@ from dataclasses import asdict
 from yolofreeze.core.errors import EXIT_OK, UsageError
 from yolofreeze.core.memory.estimator import (
     MemoryEstimate,
+    RunPeak,
     StepFlops,
     TrainConfig,
     effective_img,
@@ -128,7 +129,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _fits(est: MemoryEstimate, gpu_bytes: int | None) -> bool | None:
-    return None if not gpu_bytes else est.plan.nvidia_smi <= gpu_bytes
+    return None if not gpu_bytes else est.run_nvidia_smi <= gpu_bytes  # epoch 0 fitting is not enough
 
 
 def _flops(f: StepFlops) -> dict[str, int]:
@@ -144,14 +145,26 @@ def _as_json(est: MemoryEstimate, label: str, img: int, gpu_bytes: int | None, b
         "accumulate": est.accumulate,
         "units": "bytes per GPU; *_flops: FLOPs of one iteration on one GPU",
         "step_flops_per": "iteration (one micro-batch of per_gpu_batch images: forward with the loss, backward)",
-        "plan": {**asdict(est.plan), **_flops(est.plan_flops)},
-        "baseline": {**asdict(est.baseline), **_flops(est.baseline_flops)},
+        "plan": {**asdict(est.plan), **_run_json(est.plan_run), **_flops(est.plan_flops)},
+        "baseline": {**asdict(est.baseline), **_run_json(est.baseline_run), **_flops(est.baseline_flops)},
         "saved_bytes": est.saved_bytes,
         "saved_fraction": round(est.saved_fraction, 4),
         "step_ratio": round(est.step_ratio, 4),
         "gpu_memory_bytes": gpu_bytes,
         "fits": _fits(est, gpu_bytes),
         "max_batch": best,
+    }
+
+
+def _run_json(run: RunPeak | None) -> dict[str, object]:
+    """The whole run beside the step: ``peak_reserved`` stays epoch 0's steps."""
+    if run is None:
+        return {}
+    return {
+        "run_peak_allocated": run.peak_allocated,
+        "run_peak_reserved": run.peak_reserved,
+        "run_nvidia_smi": run.nvidia_smi,
+        "run_peak_phase": run.phase,
     }
 
 
@@ -177,7 +190,19 @@ def _table(
     for field, title in _ROWS:
         p, b = getattr(est.plan, field), getattr(est.baseline, field)
         lines.append(f"{title:<20}{human_bytes(p):>12}{human_bytes(b):>12}{human_bytes(b - p):>12}")
+    p, b = est.plan_run, est.baseline_run
+    if p is not None and b is not None:
+        for title, mine, theirs in (
+            ("whole run reserved", p.peak_reserved, b.peak_reserved),
+            ("= whole run smi", p.nvidia_smi, b.nvidia_smi),
+        ):
+            lines.append(f"{title:<20}{human_bytes(mine):>12}{human_bytes(theirs):>12}{human_bytes(theirs - mine):>12}")
     lines.append("")
+    if p is not None:
+        lines.append(
+            f"the whole run needs {human_bytes(p.nvidia_smi)} per GPU (nvidia-smi), set by {p.phase}; "
+            f"the steps before the first validation {human_bytes(est.plan.nvidia_smi)}"
+        )
     lines.append(f"freezing saves {human_bytes(est.saved_bytes)} ({est.saved_fraction:.0%}) of reserved memory")
     lines.append(
         f"{step_time_text(est.step_ratio)}: {human_count(est.plan_flops.step)} of "

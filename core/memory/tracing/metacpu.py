@@ -76,10 +76,9 @@ def _acc_dtype(dtype: torch.dtype) -> torch.dtype:
 
 
 def _batch_norm(input: torch.Tensor, weight: Any, bias: Any, mean: Any, var: Any, training: bool, *rest: Any) -> Any:
-    """native_batch_norm's meta in training mode: the output, and per-channel statistics kept in
-    float32 for half inputs (CUDA's kernels do; torch's Python meta takes ~4 ms a call to say so)."""
-    if not training:
-        return None
+    """native_batch_norm's meta: the output, and per-channel statistics kept in float32 for half
+    inputs (CUDA's kernels do; torch's Python meta takes ~4 ms a call to say so). Eval mode (the
+    validation pass) gets the same three outputs from the meta kernel, so it takes this path too."""
     stats = (input.shape[1],)
     acc = _acc_dtype(input.dtype)
     return (
