@@ -297,7 +297,7 @@ async def test_summary_counts_bytes_and_freeze_args(yolov5s: Path) -> None:
 async def test_estimate_debounced_latest_and_fits(yolov5s: Path) -> None:
     calls: list[tuple[frozenset[str], TrainConfig]] = []
     # a debounce long enough that four key presses land inside it even on a loaded machine
-    app = app_for(yolov5s, estimator=fake_estimator(calls), estimate_delay=0.6)
+    app = app_for(yolov5s, estimator=fake_estimator(calls), estimate_delay=2.0)
     async with app.run_test(size=(80, 24)) as pilot:
 
         def estimated(n: int) -> bool:
