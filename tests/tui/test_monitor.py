@@ -106,7 +106,8 @@ async def test_live_run_with_recorded_nvml_then_stop(tmp_path: Path, sleeper: su
     async with app.run_test(size=(140, 50)) as pilot:
         await wait_for(
             pilot,
-            lambda: app.screen.query(GpuPanel) and "97%" in str(app.screen.query_one(".gpu-fields").render()),
+            # query, not query_one: the panel may be mounted a frame before its fields are
+            lambda: any("97%" in str(w.render()) for w in app.screen.query(".gpu-fields")),
             "the GPU panel",
         )
         fields = str(app.screen.query_one(".gpu-fields").render())
