@@ -41,7 +41,7 @@ async def test_the_screen_shows_each_plan_and_their_curves(tmp_path: Path, size:
         assert chart.plotted_cells() == 6  # 3 epochs x 2 plans, all on screen
         assert "mAP50 per epoch" in str(chart.border_title)
         shot = html.unescape(app.export_screenshot()).replace("\xa0", " ")
-        assert "exp2 (--freeze 10)" in shot
+        assert "exp2 (--freeze 10)" in shot and "trainable params" in shot and "final mAP50" in shot
         # beyond the legend's one marker per plan: each plan has points on the chart
         assert shot.count("\u25cf") >= 2 and shot.count("\u25a0") >= 2
         await pilot.press("c")

@@ -182,7 +182,8 @@ class CompareScreen(Screen[None]):
         table = self.query_one("#compare-table", DataTable)
         row = table.cursor_row
         table.clear(columns=True)
-        table.add_column("", key="metric")
+        # an explicit width: a blank-headed auto-width column is drawn 0 wide after clear(columns=True)
+        table.add_column("", key="metric", width=max(len(h) for h in c.headers[1:]))
         for i, s in enumerate(c.summaries):
             table.add_column(Text(s.label, style=PLAN_COLOURS[i % len(PLAN_COLOURS)]), key=f"plan-{i}")
         for r, head in enumerate(c.headers[1:], start=1):
