@@ -43,7 +43,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--weights", metavar="CKPT", help="checkpoint for yolov5 folders' parameter counts")
     p.add_argument("--report", metavar="DIR", help="write report.md, comparison.csv and PNG charts there")
     p.add_argument("--json", action="store_true", help="print the comparison as JSON")
-    p.add_argument("--tui", action="store_true", help="show the comparison in the terminal UI")
+    p.add_argument(
+        "--tui",
+        action="store_true",
+        help="show the comparison in the terminal UI (a queue: live, left running on quit)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -151,9 +155,15 @@ def _queue(args: argparse.Namespace) -> int:
     qdir = create_queue(ckpt, args.data, plans, full)
     start_queue_process(qdir)
     print(f"started queue {qdir.name}: {', '.join(label for label, _ in plans)} ({len(plans)} runs, one at a time)")
-    if args.detach:
+    if args.detach or args.tui:
         print(f"compare it with: yolofreeze-tui compare {qdir.name}")
         print(f"stop it with: yolofreeze-tui compare --stop {qdir.name}")
+    if args.tui:  # the screen fills in as the members train; quitting it leaves the queue running
+        from yolofreeze.tui.screens.compare import run_compare_app
+
+        run_compare_app([qdir.name])
+        return EXIT_OK
+    if args.detach:
         return EXIT_OK
     return _follow(args, qdir)
 
