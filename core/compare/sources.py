@@ -2,7 +2,7 @@
 
 An item is a folder (our run's record folder, a queue folder, a yolov5 ``expN`` folder, or a
 folder of them such as ``runs/train``), a results.csv / opt.yaml inside one, or a run or
-queue id (a unique prefix, or ``latest``). A path that is a FIFO, a device or a socket is one
+queue id (a unique prefix; ``latest`` is the newest run). A path that is a FIFO, a device or a socket is one
 line and exit 1, never read; an id that matches nothing is one line and exit 7.
 """
 
@@ -79,7 +79,7 @@ def summaries_for(item: str, checkpoint: str | None = None, state: Path | None =
         return _folder(path, checkpoint, state)
     if "/" in item:
         raise RunNotFoundError(f"{_show(item)}: no such folder")
-    if queues_root(state).is_dir():
+    if item not in ("latest", "last") and queues_root(state).is_dir():  # "latest" is the latest run, as elsewhere
         try:
             return queue_summaries(find_queue(item, state))
         except RunNotFoundError:
