@@ -33,6 +33,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--epochs", type=whole_number("epochs", 1, 100_000), default=100)
     p.add_argument("--batch", type=whole_number("batch", 1, MAX_BATCH), default=16)
     p.add_argument("--img", type=whole_number("image size", 32, MAX_IMG), default=640)
+    p.add_argument("--hyp", metavar="FILE", help="hyperparameter YAML for every member (default: yolov5's)")
     p.add_argument("--optimizer", choices=("SGD", "Adam", "AdamW"), default="SGD")
     p.add_argument("--device", default="", help="cpu, 0, or 0,1,… for every member (default: GPU 0 if any)")
     p.add_argument("--workers", type=whole_number("workers", 0, 1024), default=8)
@@ -137,7 +138,9 @@ def _queue(args: argparse.Namespace) -> int:
         optimizer=args.optimizer,
         device=args.device,
         workers=args.workers,
-        project=args.project,
+        # absolute: a resume from another folder must train into the same place
+        project=str(Path(args.project).expanduser().resolve()),
+        hyp=str(Path(args.hyp).expanduser().resolve()) if args.hyp else None,
     )
     bad = 0
     for label, frozen in plans:  # the whole queue is checked before anything starts
