@@ -211,3 +211,25 @@ def test_an_unknown_id_with_no_runs_is_not_found(tmp_path: Path) -> None:
         gather(["nosuchrun"], state=tmp_path)
     with pytest.raises(RunRecordError):
         gather([str(tmp_path)], state=tmp_path)
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "fifo", "huge-length"])
+def test_a_damaged_event_file_gives_no_times_and_never_hangs(tmp_path: Path, damage: str) -> None:
+    d = exp_folder(tmp_path, "exp", [0], [0.1, 0.2, 0.3], epoch_s=5.0)
+    events = next(d.glob("events.out.tfevents.*"))
+    raw = events.read_bytes()
+    events.unlink()
+    if damage == "fifo":
+        os.mkfifo(events)
+    elif damage == "garbage":
+        events.write_bytes(os.urandom(4096))
+    elif damage == "truncated":
+        events.write_bytes(raw[: len(raw) - 30])  # the last epoch's record cut: the earlier ones still count
+    else:
+        events.write_bytes((1 << 62).to_bytes(8, "little") + b"\0" * 64)
+    s = summarize_yolov5_folder(d)
+    if damage == "truncated":
+        assert s.epoch_seconds == pytest.approx((5.0,))
+    else:
+        assert s.epoch_seconds == () and s.total_seconds is None
+    assert s.final("mAP50") == pytest.approx(0.3)  # results.csv still read
