@@ -13,11 +13,14 @@ direct / queued mean epoch time: 1.00 means no difference, ≥ 0.98 is the targe
 from __future__ import annotations
 
 import argparse
+import contextlib
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -32,6 +35,7 @@ from yolofreeze.core.training.launch import LaunchOptions, launch  # noqa: E402
 from yolofreeze.core.training.runs import run_status  # noqa: E402
 
 PLANS = ("none", "backbone", "all")
+QUEUE_CPU: list[tuple[float, float]] = []  # (queue process CPU seconds, queue wall seconds) per round
 
 
 def steady_epochs(s: RunSummary) -> list[float]:
@@ -41,9 +45,15 @@ def steady_epochs(s: RunSummary) -> list[float]:
 def queued(ckpt: Path, data: Path, opts: dict[str, object], state: Path) -> list[RunSummary]:
     info = read_checkpoint(ckpt)
     qdir = create_queue(str(ckpt), str(data), [(p, preset(info, p).frozen) for p in PLANS], opts, state)
-    start_queue_process(qdir)
+    pid = start_queue_process(qdir)
+    began = time.monotonic()
+    cpu = 0.0
     while load_queue(qdir).phase not in ("done", "stopped"):
+        with contextlib.suppress(psutil.Error):
+            t = psutil.Process(pid).cpu_times()
+            cpu = t.user + t.system  # the queue process's own CPU, not its members'
         time.sleep(1.0)
+    QUEUE_CPU.append((cpu, time.monotonic() - began))
     return queue_summaries(qdir)
 
 
@@ -99,6 +109,8 @@ def main() -> int:
         print(f"{p:<10} {mq:>15.3f} {md:>15.3f} {md / mq:>7.3f}")
     if ratios:
         print(f"overall ratio (direct / queued, mean of plans): {statistics.mean(ratios):.3f}")
+    for cpu, wall in QUEUE_CPU:  # independent of the machine's load: what the queue itself costs
+        print(f"queue process: {cpu:.2f} s CPU over {wall:.0f} s wall ({cpu / wall * 100:.2f}% of one core)")
     return 0
 
 
