@@ -34,6 +34,7 @@ from yolofreeze.core.training import records
 from yolofreeze.core.training.records import RecordError
 from yolofreeze.core.training.runs import (
     RunRecord,
+    RunStatus,
     find_run,
     new_run_id,
     process_state,
@@ -345,10 +346,48 @@ def _safe_name(plan: str) -> str:
     return name[:64]
 
 
-def run_queue(qdir: Path, poll: float = POLL, sleep: Callable[[float], None] = time.sleep) -> int:
-    """The queue process's body: each pending member in turn, until done or stopped."""
+def _start_member(qdir: Path, view: QueueView, members: list[Member], i: int, state: Path) -> RunRecord | None:
+    """The member's run: the one still training (a resumed queue), or a new launch; None when
+    refused (the member's state says why)."""
     from yolofreeze.core.training.launch import launch
 
+    m = members[i]
+    if m.run_id and m.state in ("starting", "running"):
+        with contextlib.suppress(YoloFreezeError):
+            return find_run(m.run_id, state)  # resumed while this member still trains
+    try:
+        opts = _member_options(view, i)
+    except (OSError, UnicodeDecodeError, TypeError) as e:
+        members[i] = Member(m.plan, None, "refused", f"plan-{i}.txt: {e}"[:300])
+        _save_members(qdir, "running", members)
+        return None
+
+    def recorded(rec: RunRecord) -> None:
+        members[i] = Member(m.plan, rec.run_id, "starting")
+        _save_members(qdir, "running", members)
+
+    try:
+        return launch(opts, state=state, on_record=recorded)
+    except YoloFreezeError as e:
+        members[i] = Member(m.plan, members[i].run_id, "refused", e.message[:300])
+        _save_members(qdir, "running", members)
+        return None
+
+
+def _follow(record: RunRecord, stop: _Stop, poll: float, sleep: Callable[[float], None]) -> RunStatus:
+    """Wait for the member to end; a stop request stops it first."""
+    while True:
+        st = run_status(record)
+        if st.ended:
+            return st
+        if stop.requested:
+            stop_run(record)
+            return run_status(record)
+        sleep(poll)
+
+
+def run_queue(qdir: Path, poll: float = POLL, sleep: Callable[[float], None] = time.sleep) -> int:
+    """The queue process's body: each pending member in turn, until done or stopped."""
     stop = _Stop(qdir)
     stop.install()
     state = qdir.parent.parent
@@ -360,40 +399,13 @@ def run_queue(qdir: Path, poll: float = POLL, sleep: Callable[[float], None] = t
             continue
         if stop.requested:
             break
-        record: RunRecord | None = None
-        if m.run_id and m.state in ("starting", "running"):
-            with contextlib.suppress(YoloFreezeError):
-                record = find_run(m.run_id, state)  # resumed while this member still trains
+        record = _start_member(qdir, view, members, i, state)
         if record is None:
-            try:
-                opts = _member_options(view, i)
-            except (OSError, UnicodeDecodeError, TypeError) as e:
-                members[i] = Member(m.plan, None, "refused", f"plan-{i}.txt: {e}"[:300])
-                _save_members(qdir, "running", members)
-                continue
-
-            def recorded(rec: RunRecord, i: int = i, plan: str = m.plan) -> None:
-                members[i] = Member(plan, rec.run_id, "starting")
-                _save_members(qdir, "running", members)
-
-            try:
-                record = launch(opts, state=state, on_record=recorded)
-            except YoloFreezeError as e:
-                members[i] = Member(m.plan, members[i].run_id, "refused", e.message[:300])
-                _save_members(qdir, "running", members)
-                continue
+            continue
         members[i] = Member(m.plan, record.run_id, "running")
         _save_members(qdir, "running", members)
         print(f"queue: {m.plan}: run {record.run_id} started", flush=True)
-        while True:
-            st = run_status(record)
-            if st.ended:
-                break
-            if stop.requested:
-                stop_run(record)
-                st = run_status(record)
-                break
-            sleep(poll)
+        st = _follow(record, stop, poll, sleep)
         members[i] = Member(m.plan, record.run_id, st.state if st.ended else "stopped", st.detail[:300] or None)
         _save_members(qdir, "running", members)
         print(f"queue: {m.plan}: {members[i].state}", flush=True)

@@ -179,33 +179,53 @@ def summarize_record(record: RunRecord, label: str | None = None) -> RunSummary:
     )
 
 
+def _read_opt(folder: Path, notes: list[str]) -> dict[str, Any]:
+    """opt.yaml as train.py wrote it, or {} with a note saying why not."""
+    try:
+        loaded = load_yaml_file(folder / "opt.yaml", OPT_YAML_LIMIT)
+    except FileNotFoundError:
+        notes.append("no opt.yaml: the freeze setting is unknown")
+        return {}
+    except (YamlRefused, OSError) as e:
+        notes.append(f"opt.yaml refused: {e}")
+        return {}
+    except Exception as e:  # yaml.YAMLError: a syntax error in an untrusted file
+        notes.append(f"opt.yaml is not valid YAML ({type(e).__name__})")
+        return {}
+    if isinstance(loaded, dict):
+        return loaded
+    notes.append("opt.yaml is not a mapping")
+    return {}
+
+
+def _freeze_of(opt: dict[str, Any], notes: list[str]) -> list[int] | None:
+    """train.py's --freeze from opt.yaml: an int or a list of ints; None when unknown."""
+    raw = opt.get("freeze")
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        return [raw]
+    if isinstance(raw, list) and all(isinstance(x, int) and not isinstance(x, bool) for x in raw):
+        return [x for x in raw if 0 <= x < 10_000][:10_000]
+    if opt:
+        notes.append("opt.yaml has no readable freeze list")
+    return None
+
+
+def _freeze_label(freeze: list[int] | None) -> str:
+    if freeze is None:
+        return "freeze ?"
+    if freeze in ([0], []):
+        return "no freeze"
+    return f"--freeze {' '.join(map(str, freeze))}"
+
+
 def summarize_yolov5_folder(folder: Path, checkpoint: str | None = None, label: str | None = None) -> RunSummary:
     """A plain yolov5 ``runs/train/expN``: results.csv, opt.yaml's ``freeze``, a checkpoint for the counts."""
     why = _not_a_folder(folder)
     if why is not None:
         raise RunRecordError(f"{folder}: {why}, not a run folder")
     notes: list[str] = []
-    opt: dict[str, Any] = {}
-    try:
-        loaded = load_yaml_file(folder / "opt.yaml", OPT_YAML_LIMIT)
-        if isinstance(loaded, dict):
-            opt = loaded
-        else:
-            notes.append("opt.yaml is not a mapping")
-    except FileNotFoundError:
-        notes.append("no opt.yaml: the freeze setting is unknown")
-    except (YamlRefused, OSError) as e:
-        notes.append(f"opt.yaml refused: {e}")
-    except Exception as e:  # yaml.YAMLError: a syntax error in an untrusted file
-        notes.append(f"opt.yaml is not valid YAML ({type(e).__name__})")
-    raw_freeze = opt.get("freeze")
-    freeze: list[int] | None = None
-    if isinstance(raw_freeze, int) and not isinstance(raw_freeze, bool):
-        freeze = [raw_freeze]
-    elif isinstance(raw_freeze, list) and all(isinstance(x, int) and not isinstance(x, bool) for x in raw_freeze):
-        freeze = [x for x in raw_freeze if 0 <= x < 10_000][:10_000]
-    elif opt:
-        notes.append("opt.yaml has no readable freeze list")
+    opt = _read_opt(folder, notes)
+    freeze = _freeze_of(opt, notes)
     info = _first_readable(
         [Path(checkpoint)] if checkpoint else [folder / "weights" / "last.pt", folder / "weights" / "best.pt"]
     )
@@ -214,12 +234,7 @@ def summarize_yolov5_folder(folder: Path, checkpoint: str | None = None, label: 
         total, trainable = _param_counts(info, yolov5_frozen(info, freeze))
     elif info is None:
         notes.append("no readable checkpoint: trainable parameters unknown")
-    if freeze is None:
-        what = "freeze ?"
-    elif freeze in ([0], []):
-        what = "no freeze"
-    else:
-        what = f"--freeze {' '.join(map(str, freeze))}"
+    what = _freeze_label(freeze)
     name = folder.name if folder.name.isprintable() else ascii(folder.name)
     seconds, total_s = _times(folder, None)
     curves = _curves(folder)

@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from yolofreeze.core.errors import EXIT_OK, EXIT_TRAINING_FAILED, UsageError
-from yolofreeze.tui.commands.common import MAX_BATCH, MAX_IMG, whole_number
+from yolofreeze.core.training import options
+from yolofreeze.tui.commands.common import whole_number
 from yolofreeze.tui.format import safe_text
 
 EXIT_INTERRUPTED = 130
@@ -30,14 +31,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("items", nargs="*", metavar="RUN|DIR|CKPT", help="runs, queues or yolov5 folders; or a checkpoint")
     p.add_argument("--plans", metavar="P,P,…", help="queue one run per plan: presets (none, backbone, all, …) or files")
     p.add_argument("--data", metavar="D.yaml", help="dataset YAML for the queued runs")
-    p.add_argument("--epochs", type=whole_number("epochs", 1, 100_000), default=100)
-    p.add_argument("--batch", type=whole_number("batch", 1, MAX_BATCH), default=16)
-    p.add_argument("--img", type=whole_number("image size", 32, MAX_IMG), default=640)
+    d = options.DEFAULTS
+    p.add_argument("--epochs", type=whole_number("epochs", 1, options.MAX_EPOCHS), default=d.epochs)
+    p.add_argument("--batch", type=whole_number("batch", 1, options.MAX_BATCH), default=d.batch)
+    p.add_argument("--img", type=whole_number("image size", 32, options.MAX_IMG), default=d.img)
     p.add_argument("--hyp", metavar="FILE", help="hyperparameter YAML for every member (default: yolov5's)")
-    p.add_argument("--optimizer", choices=("SGD", "Adam", "AdamW"), default="SGD")
+    p.add_argument("--optimizer", choices=options.OPTIMIZERS, default=d.optimizer)
     p.add_argument("--device", default="", help="cpu, 0, or 0,1,… for every member (default: GPU 0 if any)")
-    p.add_argument("--workers", type=whole_number("workers", 0, 1024), default=8)
-    p.add_argument("--project", default="runs/train", help="parent folder of the members' save dirs")
+    p.add_argument("--workers", type=whole_number("workers", 0, options.MAX_WORKERS), default=d.workers)
+    p.add_argument("--project", default=d.project, help="parent folder of the members' save dirs")
     p.add_argument("--detach", action="store_true", help="start the queue and return")
     p.add_argument("--stop", metavar="QUEUE", help="stop a queue: its current member stops, the rest are skipped")
     p.add_argument("--resume", metavar="QUEUE", help="continue a stopped queue (finished members are kept)")
