@@ -14,4 +14,5 @@ COMMANDS = {
     "runs": "list recorded training runs",
     "attach": "follow a live or finished run",
     "stop": "stop a recorded run (its whole process group)",
+    "compare": "compare runs (ours or yolov5 folders), or queue one run per freeze plan",
 }
