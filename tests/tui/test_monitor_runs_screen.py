@@ -118,9 +118,11 @@ async def test_prune_removes_only_ended_runs(tmp_path: Path, sleeper: subprocess
 async def test_stop_question_is_whole_at_80_columns(tmp_path: Path, sleeper: subprocess.Popen[bytes]) -> None:
     from yolofreeze.tui.monitor_app import MonitorApp
 
-    record(tmp_path, "live", sleeper.pid, psutil.Process(sleeper.pid).create_time(), "Epoch 0/9\n")
+    pid_time = psutil.Process(sleeper.pid).create_time()
+    record(tmp_path, "live", sleeper.pid, pid_time, "Epoch 0/9\n", options={"frozen_params": 1234567})
     app = MonitorApp("live", deps(tmp_path), interval=0.25)
     async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: "99 tensors (1,234,567 parameters) frozen" in screen_text(app), "the title")
         await pilot.press("s")
         await wait_for(pilot, lambda: "Stop run live?" in screen_text(app), "the stop question")
         assert "last.pt keeps the last finished epoch." in screen_text(app)

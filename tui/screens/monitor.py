@@ -55,6 +55,13 @@ UI_EVERY = 1.0
 LOG_TAIL_BYTES = 2 << 20
 
 
+def frozen_words(r: RunRecord) -> str:
+    """ "99 tensors (3,468,544 parameters)": the record counts tensors, which users read as parameters."""
+    params = r.options.get("frozen_params")
+    tensors = f"{r.frozen_tensors} tensor{'s' if r.frozen_tensors != 1 else ''}"
+    return f"{tensors} ({params:,} parameters)" if isinstance(params, int) else tensors
+
+
 class RunPolled(Message):
     def __init__(
         self,
@@ -142,7 +149,7 @@ class MonitorScreen(Screen[None]):
             return
         r = self.record
         self.query_one("#monitor-title", Static).update(
-            f"run {r.run_id} — {r.frozen_tensors} parameter tensors frozen, device {r.device}, BatchNorm policy "
+            f"run {r.run_id} — {frozen_words(r)} frozen, device {r.device}, BatchNorm policy "
             f"{'on (frozen BN in eval)' if r.bn_eval else 'off'} — log {r.log}"
         )
         self._show_memory()
