@@ -127,3 +127,54 @@ async def test_stop_question_is_whole_at_80_columns(tmp_path: Path, sleeper: sub
         await wait_for(pilot, lambda: "Stop run live?" in screen_text(app), "the stop question")
         assert "last.pt keeps the last finished epoch." in screen_text(app)
         await pilot.press("n")
+
+
+RESULTS_HEAD = (
+    "epoch,train/box_loss,train/obj_loss,train/cls_loss,metrics/precision,metrics/recall,"
+    "metrics/mAP_0.5,metrics/mAP_0.5:0.95,val/box_loss,val/obj_loss,val/cls_loss,x/lr0,x/lr1,x/lr2"
+)
+
+
+def run_with_results(tmp_path: Path, sleeper: subprocess.Popen[bytes]) -> None:
+    save = tmp_path / "exp"
+    save.mkdir()
+    rows = [f"{e},0.1{e},0.2{e},0.3{e},0.4,0.5,0.6{e},0.3{e},0.05,0.04,0.03,0.01,0.01,0.01" for e in range(3)]
+    # yolov5 pads every column name and value to 20 characters
+    lines = [",".join(f"{c:>20}" for c in ln.split(",")) for ln in (RESULTS_HEAD, *rows)]
+    (save / "results.csv").write_text("\n".join(lines) + "\n")
+    rec = record(tmp_path, "live", sleeper.pid, psutil.Process(sleeper.pid).create_time(), "x\n" * 500)
+    write_json_atomic(rec.dir / "status.json", {"phase": "training", "save_dir": str(save)})
+
+
+async def test_monitor_at_200x50_gives_the_screen_to_gauges_curves_and_epochs(
+    tmp_path: Path, sleeper: subprocess.Popen[bytes]
+) -> None:
+    from yolofreeze.tui.monitor_app import MonitorApp
+    from yolofreeze.tui.widgets.epoch_table import EpochTable
+
+    run_with_results(tmp_path, sleeper)
+    app = MonitorApp("live", deps(tmp_path), interval=0.25)
+    async with app.run_test(size=(200, 50)) as pilot:
+        table = app.screen.query_one(EpochTable)
+        await wait_for(pilot, lambda: table.row_count == 3, "the three epochs")
+        assert [str(c) for c in table.get_row_at(0)][:1] == ["3"]  # newest first, counted from 1
+        assert str(table.get_row_at(0)[6]) == "0.6200" and str(table.get_row_at(2)[6]) == "0.6000"
+        log = app.screen.query_one("#log-box").region
+        top = app.screen.query_one("#monitor-top").region
+        assert log.height <= 12 and top.height >= 25  # the log is a strip; the figures get the room
+        assert table.region.width >= 50 and table.region.height >= 10
+        assert app.screen.query_one("MetricsChart").region.height >= 1 + 4 * 5  # 3-row curves
+
+
+async def test_monitor_at_80x24_keeps_the_compact_layout(tmp_path: Path, sleeper: subprocess.Popen[bytes]) -> None:
+    from yolofreeze.tui.monitor_app import MonitorApp
+    from yolofreeze.tui.widgets.epoch_table import EpochTable
+
+    run_with_results(tmp_path, sleeper)
+    app = MonitorApp("live", deps(tmp_path), interval=0.25)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(
+            pilot, lambda: "3 epoch(s)" in screen_text(app) or app.screen.query_one(EpochTable).row_count, "results"
+        )
+        assert not app.screen.query_one(EpochTable).display
+        assert app.screen.query_one("#log-box").region.height >= 6
