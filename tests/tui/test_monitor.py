@@ -106,7 +106,7 @@ async def test_live_run_with_recorded_nvml_then_stop(tmp_path: Path, sleeper: su
     async with app.run_test(size=(140, 50)) as pilot:
         await wait_for(
             pilot,
-            lambda: app.screen.query(GpuPanel) and "97%" in str(app.screen.query_one(".gpu-fields").render()),
+            lambda: app.screen.query(".gpu-fields") and "97%" in str(app.screen.query_one(".gpu-fields").render()),
             "the GPU panel",
         )
         fields = str(app.screen.query_one(".gpu-fields").render())
