@@ -20,6 +20,8 @@ from yolofreeze.core.training.child.runner import build_input_checkpoint
 from yolofreeze.core.training.inputs import inputs_root_for, provide_input
 from yolofreeze.core.training.runs import write_json_atomic
 
+pytestmark = pytest.mark.slow  # each builds real yolov5 models (torch import included): 5-40 s
+
 
 def disk_bytes(root: Path) -> int:
     """Bytes on disk under ``root``, each file (inode) counted once, as du counts them."""
@@ -101,11 +103,11 @@ def test_prune_keeps_a_shared_copy_while_a_run_uses_it(ckpt: Path, tmp_path: Pat
     assert r.returncode == 0, r.stderr
     assert shared.is_file() and "input checkpoint copy" not in r.stdout  # run b still trains from it
 
-    dry = run("runs", "--rm", "110000-b", "--dry-run", env=env)
+    dry = run("runs", "--prune", "--dry-run", env=env)
     assert dry.returncode == 0 and f"would remove the input checkpoint copy {shared.name}" in dry.stdout
     assert shared.is_file()
 
-    r = run("runs", "--rm", "110000-b", env=env)
+    r = run("runs", "--prune", env=env)
     assert r.returncode == 0, r.stderr
     assert not shared.exists() and f"removed the input checkpoint copy {shared.name}" in r.stdout
     assert "MB" in r.stdout.splitlines()[-1]  # the freed copy counts in the total

@@ -1,7 +1,8 @@
 """``yolofreeze-tui runs [--json] [--rm RUN…] [--prune [--keep N] [--older-than DAYS] [--dry-run]]``.
 
 Recorded training runs, newest first (as the TUI's runs screen), with their state; ``--rm`` and
-``--prune`` remove the records of ended runs (never the training's own outputs).
+``--prune`` remove the records of ended runs (never the training's own outputs), then the stored
+input checkpoint copies that no remaining run uses.
 
 A run whose record is damaged is listed as "unreadable record: why" under its folder name: one bad
 file never hides the other runs, nor the damaged run itself.
