@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import shutil
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,11 +20,10 @@ from textual.widgets import DataTable, Input
 
 from tests.core.launch_helpers import make_record
 from tests.tui.test_launch_form import no_launch
-from tests.tui.test_monitor import gpu_samples
 from tests.tui.test_monitor_runs_screen import RESULTS_HEAD, Host, screen_text
 from tests.tui.tui_support import wait_for
 from yolofreeze.core.checkpoint.reader import read_checkpoint
-from yolofreeze.core.monitoring.gpu import RecordedSampler
+from yolofreeze.core.monitoring.gpu import GpuSample
 from yolofreeze.core.plan.freeze import preset
 from yolofreeze.core.training.runs import write_json_atomic
 from yolofreeze.tui.deps import AppDeps
@@ -43,6 +43,14 @@ def here(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     yield tmp_path
     monkeypatch.undo()
     time.tzset()
+
+
+class NoSamples:
+    def sample(self, pids: Sequence[int]) -> GpuSample:
+        raise RuntimeError("no sampler in this picture")
+
+    def close(self) -> None:
+        pass
 
 
 def finished(root: Path, run_id: str, created: float, save_dir: str = "") -> None:
@@ -66,6 +74,8 @@ def test_launch_form_80x24_with_problems(snap_compare: Any, yolov5n: Path, here:
         pilot.app.screen.query_one("#in-batch", Input).value = "lots"
         await pilot.press("ctrl+l")
         await wait_for(pilot, lambda: "not launched" in screen_text(pilot.app), "the refusal")
+        for field in pilot.app.screen.query(Input):
+            field.cursor_blink = False  # the picture must not depend on when the cursor blinked
         await pilot.pause()
         seen["text"] = screen_text(pilot.app)
 
@@ -95,8 +105,10 @@ def test_runs_screen_80x24_delete_question(snap_compare: Any, here: Path) -> Non
 
 
 def test_monitor_200x50_finished_run(snap_compare: Any, here: Path) -> None:
-    """A finished 3-epoch run at 200x50: the GPU gauges, the 3-row loss/mAP curves and the per-epoch
-    table (epoch 3 on top) fill the screen; the log is a short strip above the FINISHED banner."""
+    """A finished 3-epoch run at 200x50: the 3-row loss/mAP curves and the per-epoch table (epoch 3
+    on top) fill the screen; the log is a short strip above the FINISHED banner. The sampler gives
+    nothing here ("sampling stopped" on the note line): whether a finished run's first sample
+    lands before its ending is shown is a race the picture must not depend on."""
     save = here / "exp"
     save.mkdir()
     rows = [f"{e},0.1{e},0.2{e},0.3{e},0.4,0.5,0.6{e},0.3{e},0.05,0.04,0.03,0.01,0.01,0.01" for e in range(3)]
@@ -112,10 +124,11 @@ def test_monitor_200x50_finished_run(snap_compare: Any, here: Path) -> None:
 
         await wait_for(pilot, lambda: epochs() == 3, "the epochs")
         await wait_for(pilot, lambda: "FINISHED" in screen_text(pilot.app), "the ending")
+        await wait_for(pilot, lambda: "sampling stopped" in screen_text(pilot.app), "the sampler's note")
         await pilot.pause()
         seen["rows"] = epochs()
 
-    deps = AppDeps(state_dir=Path("."), gpu_sampler_factory=lambda: RecordedSampler(gpu_samples()))
+    deps = AppDeps(state_dir=Path("."), gpu_sampler_factory=NoSamples)
     app = MonitorApp("20261130-110000-done-0001", deps, interval=0.25)
     assert snap_compare(app, terminal_size=(200, 50), run_before=run_before)
     assert seen["rows"] == 3
