@@ -399,7 +399,11 @@ def launch(
             frozen_prefixes=_plan_prefixes(v.info, opts.frozen),
             bn_eval=opts.bn_eval,
             options={k: v_ for k, v_ in asdict(replace(opts, frozen=frozenset())).items() if k not in ("frozen",)}
-            | {"CUDA_VISIBLE_DEVICES": os.environ.get("CUDA_VISIBLE_DEVICES")},
+            | {
+                "CUDA_VISIBLE_DEVICES": os.environ.get("CUDA_VISIBLE_DEVICES"),
+                # the record counts tensors; screens also say how many parameters they hold
+                "frozen_params": sum(p.numel for p in v.info.parameters if p.name in opts.frozen),
+            },
             predicted_reserved=opts.predicted_reserved,
             predicted_nvidia_smi=opts.predicted_nvidia_smi,
         )

@@ -1,8 +1,10 @@
 """Removing the records of ended runs: ``runs --rm RUN`` and ``runs --prune``.
 
 A record folder (under the state directory's ``runs/``) holds our files for one run: run.json, the
-log, progress and status, the checkpoint copy the trainer read. Removing it never touches the
-training's own outputs (yolov5's ``runs/train/expN``: weights, results.csv), which are the user's.
+log, progress and status, and a hard link to the rebuilt checkpoint the trainer read (kept once per
+content under ``inputs/``, see core.training.inputs). Removing it never touches the training's own
+outputs (yolov5's ``runs/train/expN``: weights, results.csv), which are the user's. A stored input
+copy goes only once no remaining run folder links it.
 
 Only a run that has ended is removed: a live one (starting, running, paused, or a trainer that
 outlived its supervisor) is refused, and so is a folder whose run.json cannot be read (its processes
@@ -12,6 +14,7 @@ is a real directory directly inside the runs folder — never through a symlink.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import stat
@@ -19,6 +22,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from yolofreeze.core.training.inputs import INPUTS, StoredInput, remove_unused_inputs, unused_inputs
 from yolofreeze.core.training.runs import RunRecord, UnreadableRun, run_status
 
 
@@ -37,7 +41,8 @@ class Refusal:
 
 
 def folder_bytes(path: Path) -> int:
-    """Bytes of the regular files under ``path`` (symlinks not followed, unreadable parts skipped)."""
+    """Bytes removing ``path`` frees: its regular files, less those hard-linked elsewhere too (the
+    shared input copy, counted when it goes), symlinks not followed, unreadable parts skipped."""
     total = 0
     for dirpath, _dirs, files in os.walk(path, followlinks=False):
         for name in files:
@@ -45,7 +50,7 @@ def folder_bytes(path: Path) -> int:
                 st = os.lstat(os.path.join(dirpath, name))
             except OSError:
                 continue
-            if stat.S_ISREG(st.st_mode):
+            if stat.S_ISREG(st.st_mode) and st.st_nlink == 1:
                 total += st.st_size
     return total
 
@@ -91,3 +96,33 @@ def remove(removal: Removal) -> str | None:
     except OSError as e:
         return f"could not remove {removal.path}: {e.strerror or e}"
     return None
+
+
+def inputs_root(runs: Path) -> Path:
+    return runs.parent / INPUTS
+
+
+def prune_inputs(runs: Path, removed: list[Removal], dry_run: bool = False) -> list[StoredInput]:
+    """The stored input copies no remaining run uses, removed (after the folders went), or, on a dry
+    run, the ones that would be: those whose every other link is inside a folder being removed."""
+    root = inputs_root(runs)
+    if not dry_run:
+        return remove_unused_inputs(root)
+    if not root.is_dir():
+        return []
+    links: dict[tuple[int, int], int] = {}
+    for r in removed:
+        with _suppress_os():
+            st = os.stat(r.path / "input.pt")
+            links[(st.st_dev, st.st_ino)] = links.get((st.st_dev, st.st_ino), 0) + 1
+    would = list(unused_inputs(root))
+    for p in sorted(root.glob("*.pt")):
+        with _suppress_os():
+            st = os.lstat(p)
+            if st.st_nlink > 1 and st.st_nlink - 1 == links.get((st.st_dev, st.st_ino), 0):
+                would.append(StoredInput(p, st.st_size))
+    return would
+
+
+def _suppress_os() -> contextlib.AbstractContextManager[None]:
+    return contextlib.suppress(OSError)

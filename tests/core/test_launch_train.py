@@ -107,6 +107,10 @@ def test_detached_run_survives_its_launcher_and_freezes_exactly(yolov5n: Path, d
     head, rows = read_results(status.save_dir)
     assert len(rows) == 1 and "metrics/mAP_0.5" in head
     assert (run_dir / "input.pt").is_file() and record.checkpoint == str(yolov5n.resolve())
+    # the trainer read the copy stored once for this content; the run folder links it
+    shared = run_dir.parent.parent / "inputs" / f"{record.checkpoint_sha256}.pt"
+    assert (run_dir / "input.pt").samefile(shared)
+    assert record.options["frozen_params"] == plan.counts.frozen_params  # shown beside the tensor count
 
 
 def test_cli_foreground_run_with_bn_policy_off(yolov5n: Path, data: Path, tmp_path: Path) -> None:

@@ -110,6 +110,15 @@ async def test_live_run_with_recorded_nvml_then_stop(tmp_path: Path, sleeper: su
             lambda: any("97%" in str(w.render()) for w in app.screen.query(".gpu-fields")),
             "the GPU panel",
         )
+        # the memory line shows the newest sample at the next screen update (a loaded machine may
+        # draw the panel and the memory line from two samples in one update)
+        await wait_for(
+            pilot,
+            lambda: any(
+                "nvidia-smi for this run 3.0 GiB" in str(m.render()) for m in app.screen.query("#memory-compare")
+            ),
+            "the memory line at the newest sample",
+        )
         fields = str(app.screen.query_one(".gpu-fields").render())
         assert "util 97%" in fields and "fan N/A" in fields and "SM 1980 MHz" in fields
         assert "NVIDIA H100" in str(app.screen.query_one(".gpu-title").render())

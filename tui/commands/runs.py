@@ -1,7 +1,8 @@
 """``yolofreeze-tui runs [--json] [--rm RUN…] [--prune [--keep N] [--older-than DAYS] [--dry-run]]``.
 
 Recorded training runs, newest first (as the TUI's runs screen), with their state; ``--rm`` and
-``--prune`` remove the records of ended runs (never the training's own outputs).
+``--prune`` remove the records of ended runs (never the training's own outputs), then the stored
+input checkpoint copies that no remaining run uses.
 
 A run whose record is damaged is listed as "unreadable record: why" under its folder name: one bad
 file never hides the other runs, nor the damaged run itself.
@@ -13,9 +14,17 @@ import argparse
 import json
 import sys
 import time
+from pathlib import Path
 
 from yolofreeze.core.errors import EXIT_OK, EXIT_UNREADABLE, EXIT_USAGE, UsageError
-from yolofreeze.core.training.prune import Refusal, Removal, check_removable, prune_candidates, remove
+from yolofreeze.core.training.prune import (
+    Refusal,
+    Removal,
+    check_removable,
+    prune_candidates,
+    prune_inputs,
+    remove,
+)
 from yolofreeze.core.training.runs import RunRecord, UnreadableRun, find_run, run_status, runs_root, scan_runs
 from yolofreeze.tui.format import safe_text
 
@@ -102,11 +111,17 @@ def _remove(args: argparse.Namespace) -> int:
         for r in refusals:
             print(f"yolofreeze-tui: run {safe_text(r.run_id)}: not removed: {safe_text(r.why)}", file=sys.stderr)
         return EXIT_USAGE
-    verb = "would remove" if args.dry_run else "removed"
+    failed = _apply(removals, refusals, root, args.dry_run)
+    return EXIT_UNREADABLE if failed else EXIT_OK
+
+
+def _apply(removals: list[Removal], refusals: list[Refusal], root: Path, dry_run: bool) -> int:
+    """Remove (or, on a dry run, name) the records, then the input copies left unused; failures."""
+    verb = "would remove" if dry_run else "removed"
     failed = 0
     done: list[Removal] = []
     for removal in removals:
-        problem = None if args.dry_run else remove(removal)
+        problem = None if dry_run else remove(removal)
         if problem:
             failed += 1
             print(f"yolofreeze-tui: run {safe_text(removal.run_id)}: {safe_text(problem)}", file=sys.stderr)
@@ -115,12 +130,15 @@ def _remove(args: argparse.Namespace) -> int:
             print(f"{verb} {removal.run_id} ({removal.state}, {_size(removal.bytes)})")
     for r in refusals:  # --prune: live and unreadable runs are kept, and said
         print(f"kept {safe_text(r.run_id)}: {safe_text(r.why)}")
-    total = sum(r.bytes for r in done)
+    inputs = prune_inputs(root, done, dry_run)
+    for item in inputs:
+        print(f"{verb} the input checkpoint copy {item.path.name} ({_size(item.bytes)}): no remaining run uses it")
+    total = sum(r.bytes for r in done) + sum(i.bytes for i in inputs)
     print(
         f"{verb} {len(done)} run record{'s' if len(done) != 1 else ''} ({_size(total)}) from {root}; "
         "the training outputs (weights, results.csv) are not touched"
     )
-    return EXIT_UNREADABLE if failed else EXIT_OK
+    return failed
 
 
 def _size(n: int) -> str:

@@ -18,10 +18,10 @@ from typing import ClassVar
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, VerticalScroll
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Button, Footer, Input, Label, Select, Static, Switch
+from textual.widgets import Button, Checkbox, Footer, Input, Label, Select, Static
 
 from yolofreeze.core.checkpoint.reader import ModelInfo
 from yolofreeze.core.memory.estimator import MemoryEstimate, TrainConfig
@@ -35,10 +35,11 @@ from yolofreeze.tui.estimate_scheduler import EstimateScheduler, Estimator
 from yolofreeze.tui.format import human_bytes
 from yolofreeze.tui.messages import EstimateReady, EstimateUnavailable
 from yolofreeze.tui.settings import Settings
+from yolofreeze.tui.widgets.path_input import MAX_SCAN, PathInput
 
 # (field, label, default, placeholder)
 TEXT_FIELDS = (
-    ("data", "data YAML", "", "path/to/data.yaml (or press 'Demo data')"),
+    ("data", "data YAML", "", "path/to/data.yaml (Tab completes; ctrl+d: demo)"),
     ("epochs", "epochs", str(DEFAULTS.epochs), ""),
     ("batch", "batch (total)", str(DEFAULTS.batch), ""),
     ("img", "image size", str(DEFAULTS.img), ""),
@@ -50,6 +51,18 @@ TEXT_FIELDS = (
     ("yolov5_dir", "yolov5 clone", "", "empty = the yolov5 pip package"),
 )
 INT_FIELDS = ("epochs", "batch", "img", "workers")
+# Tab completes these from the file system: (folders only, file endings offered)
+PATH_FIELDS = {
+    "data": (False, (".yaml", ".yml")),
+    "hyp": (False, (".yaml", ".yml")),
+    "project": (True, ()),
+    "yolov5_dir": (True, ()),
+}
+LABELS = {fid: label for fid, label, *_ in TEXT_FIELDS} | {
+    "optimizer": "optimizer",
+    "bn-eval": "BatchNorm frozen",
+    "plots": "plots",
+}
 SETTINGS_FIELDS = ("batch", "img", "optimizer")  # what the main screen's settings fill in
 
 
@@ -111,14 +124,24 @@ class LaunchScreen(Screen[LaunchDraft | None]):
         Binding("ctrl+l", "launch", "Launch"),
         Binding("ctrl+d", "demo_data", "Demo data", priority=True),  # over Input's delete-right
     ]
+    # One row per field (label, then input), so the whole form fits 80x24; a field's problem is a
+    # red row under it, shown only when there is one; the result line sits above the form, in view.
     DEFAULT_CSS = """
-    LaunchScreen .field-label { margin-top: 1; }
-    LaunchScreen .field-error { color: $error; }
-    LaunchScreen #launch-summary { padding: 0 1; text-style: bold; }
-    LaunchScreen #launch-buttons { height: auto; margin-top: 1; }
-    LaunchScreen Switch { height: auto; }
-    LaunchScreen .field-row { height: auto; }
-    LaunchScreen .field-row Input { width: 1fr; }
+    LaunchScreen #launch-head { height: auto; padding: 0 1; }
+    LaunchScreen #launch-summary { text-style: bold; }
+    LaunchScreen #launch-result { height: auto; }
+    LaunchScreen #launch-result.-error { color: $error; text-style: bold; }
+    LaunchScreen #launch-form { height: 1fr; padding: 0 1; }
+    LaunchScreen .field-row { height: 1; }
+    LaunchScreen .field-label { width: 22; height: 1; }
+    LaunchScreen .field-row Input, LaunchScreen .field-row Select { width: 1fr; }
+    LaunchScreen .field-row Checkbox { border: none; height: 1; padding: 0; width: 1fr; }
+    LaunchScreen .field-error { display: none; color: $error; padding-left: 22; height: auto; }
+    LaunchScreen .field-error.-shown { display: block; }
+    LaunchScreen #path-hint { display: none; color: $text-muted; padding: 0 1; height: auto; max-height: 3; }
+    LaunchScreen #path-hint.-shown { display: block; }
+    LaunchScreen #launch-buttons { height: 1; margin-top: 1; }
+    LaunchScreen #launch-buttons Button { margin-right: 2; }
     """
 
     def __init__(
@@ -148,44 +171,62 @@ class LaunchScreen(Screen[LaunchDraft | None]):
 
     def compose(self) -> ComposeResult:
         c = self.plan.counts
-        yield Static(
-            f"Launch training of {self.info.path}: {c.frozen_params:,} of {c.total_params:,} parameters "
-            f"frozen exactly ({c.frozen_tensors} tensors)",
-            id="launch-summary",
-        )
-        yield Static(self._estimate_text(), id="launch-estimate")
+        with Vertical(id="launch-head"):
+            yield Static(
+                f"Launch training of {self.info.path}: {c.frozen_params:,} of {c.total_params:,} parameters "
+                f"frozen exactly ({c.frozen_tensors} tensors)",
+                id="launch-summary",
+                markup=False,
+            )
+            yield Static(self._estimate_text(), id="launch-estimate")
+            yield Static("ctrl+l checks and launches; esc keeps what you typed", id="launch-result", markup=False)
         with VerticalScroll(id="launch-form"):
             for fid, label, _default, placeholder in TEXT_FIELDS:
                 default = self.start_values[fid]
-                yield Label(label, classes="field-label")
-                if fid == "data":
-                    with Horizontal(classes="field-row"):
-                        yield Input(default, placeholder=placeholder, id=f"in-{fid}")
-                        yield Button("Demo data", id="demo-data")
-                else:
-                    yield Input(default, placeholder=placeholder, id=f"in-{fid}")
-                yield Static("", id=f"err-{fid}", classes="field-error")
-            yield Label("optimizer", classes="field-label")
+                with Horizontal(classes="field-row", id=f"row-{fid}"):
+                    yield Label(label, classes="field-label")
+                    if fid in PATH_FIELDS:
+                        dirs_only, suffixes = PATH_FIELDS[fid]
+                        yield PathInput(
+                            default,
+                            placeholder=placeholder,
+                            id=f"in-{fid}",
+                            compact=True,
+                            dirs_only=dirs_only,
+                            suffixes=suffixes,
+                        )
+                    else:
+                        yield Input(default, placeholder=placeholder, id=f"in-{fid}", compact=True)
+                    if fid == "data":
+                        yield Button("Demo data", id="demo-data", compact=True)
+                yield Static("", id=f"err-{fid}", classes="field-error", markup=False)
             optimizer = self.start_values["optimizer"]
-            yield Select(
-                [(o, o) for o in OPTIMIZERS],
-                value=optimizer if optimizer in OPTIMIZERS else DEFAULTS.optimizer,
-                allow_blank=False,
-                id="in-optimizer",
-            )
-            yield Static("", id="err-optimizer", classes="field-error")
-            yield Label(
-                "BatchNorm policy: frozen BN layers stay in eval mode (running stats fixed)", classes="field-label"
-            )
-            yield Switch(value=self.start_switches["bn-eval"], id="in-bn-eval")
-            yield Label("plots (labels, confusion matrix, results.png)", classes="field-label")
-            yield Switch(value=self.start_switches["plots"], id="in-plots")
-            yield Static("", id="err-weights", classes="field-error")
-            yield Static("", id="err-plan", classes="field-error")
+            with Horizontal(classes="field-row", id="row-optimizer"):
+                yield Label("optimizer", classes="field-label")
+                yield Select(
+                    [(o, o) for o in OPTIMIZERS],
+                    value=optimizer if optimizer in OPTIMIZERS else DEFAULTS.optimizer,
+                    allow_blank=False,
+                    id="in-optimizer",
+                    compact=True,
+                )
+            yield Static("", id="err-optimizer", classes="field-error", markup=False)
+            with Horizontal(classes="field-row", id="row-bn-eval"):
+                yield Label(LABELS["bn-eval"], classes="field-label")
+                yield Checkbox(
+                    "frozen BN layers stay in eval mode (running stats fixed)",
+                    value=self.start_switches["bn-eval"],
+                    id="in-bn-eval",
+                )
+            with Horizontal(classes="field-row", id="row-plots"):
+                yield Label(LABELS["plots"], classes="field-label")
+                yield Checkbox(
+                    "labels, confusion matrix, results.png", value=self.start_switches["plots"], id="in-plots"
+                )
             with Horizontal(id="launch-buttons"):
-                yield Button("Check", id="check")
-                yield Button("Launch (detached)", variant="primary", id="launch")
-            yield Static("", id="launch-result")
+                yield Button("Check", id="check", compact=True)
+                yield Button("Launch (detached)", variant="primary", id="launch", compact=True)
+        yield Static("", id="path-hint", markup=False)
         yield Footer()
 
     def _estimate_text(self) -> str:
@@ -223,8 +264,8 @@ class LaunchScreen(Screen[LaunchDraft | None]):
             workers=ints["workers"],
             project=values["project"] or DEFAULTS.project,
             name=values["name"],
-            bn_eval=self.query_one("#in-bn-eval", Switch).value,
-            plots=self.query_one("#in-plots", Switch).value,
+            bn_eval=self.query_one("#in-bn-eval", Checkbox).value,
+            plots=self.query_one("#in-plots", Checkbox).value,
             yolov5_dir=values["yolov5_dir"] or None,
         )
         return opts, problems
@@ -232,7 +273,7 @@ class LaunchScreen(Screen[LaunchDraft | None]):
     def draft(self) -> LaunchDraft:
         values = [(fid, self.query_one(f"#in-{fid}", Input).value) for fid, *_ in TEXT_FIELDS]
         values.append(("optimizer", str(self.query_one("#in-optimizer", Select).value)))
-        switches = tuple((sid, self.query_one(f"#in-{sid}", Switch).value) for sid in ("bn-eval", "plots"))
+        switches = tuple((sid, self.query_one(f"#in-{sid}", Checkbox).value) for sid in ("bn-eval", "plots"))
         return LaunchDraft(tuple(values), switches, self.settings)
 
     def action_back(self) -> None:
@@ -342,23 +383,57 @@ class LaunchScreen(Screen[LaunchDraft | None]):
         by_field: dict[str, list[str]] = {}
         for p in event.validation.problems:
             by_field.setdefault(p.field, []).append(p.message)
+        first: str | None = None
         for err in self.query(".field-error"):
             fid = (err.id or "").removeprefix("err-")
-            err.update("\n".join(by_field.pop(fid, [])))  # type: ignore[attr-defined]
-        leftover = [m for msgs in by_field.values() for m in msgs]
+            msgs = by_field.pop(fid, [])
+            err.update("\n".join(msgs))  # type: ignore[attr-defined]
+            err.set_class(bool(msgs), "-shown")
+            if msgs and first is None:
+                first = fid
+        leftover = [m for msgs in by_field.values() for m in msgs]  # the checkpoint, the plan: no field
         v = event.validation
-        text = (
-            ("all checks passed" + (f"; device {v.device}" if v.device else ""))
-            if v.ok
-            else (f"{len(v.problems)} problem(s) to fix" + (": " + "; ".join(leftover) if leftover else ""))
-        )
-        self.query_one("#launch-result", Static).update(text + (" — launching …" if v.ok and event.launching else ""))
+        result = self.query_one("#launch-result", Static)
+        result.set_class(not v.ok, "-error")
         if v.ok:
+            text = "all checks passed" + (f"; device {v.device}" if v.device else "")
+            result.update(text + (" — launching …" if event.launching else ""))
             self._predict(event.options, v, event.launching)
+            return
+        named = [LABELS.get(p.field, p.field) for p in v.problems if p.field in LABELS]
+        text = ("not launched: " if event.launching else "") + f"{len(v.problems)} problem(s) to fix"
+        if named:
+            text += " (" + ", ".join(dict.fromkeys(named)) + ": in red under each)"
+        result.update(text + ("; " + "; ".join(leftover) if leftover else ""))
+        if first is not None:  # the cursor goes to the first field to fix, scrolled into view
+            target = self.query_one(f"#in-{first}")
+            target.focus()
+            self.query_one("#launch-form", VerticalScroll).scroll_to_widget(self.query_one(f"#row-{first}"))
+
+    @on(PathInput.Completed)
+    def show_candidates(self, event: PathInput.Completed) -> None:
+        c = event.completion
+        hint = self.query_one("#path-hint", Static)
+        if c.matches == 0:
+            text = "no file or folder matches" + (f" among the first {MAX_SCAN:,} entries" if c.truncated else "")
+        else:
+            more = f" … ({c.matches} in all)" if c.matches > len(c.candidates) else ""
+            text = "  ".join(c.candidates) + more
+            if c.truncated:
+                text += f" (the folder has over {MAX_SCAN:,} entries: type more of the name)"
+        hint.update(text)
+        hint.set_class(True, "-shown")
+
+    @on(Input.Changed)
+    def hide_candidates(self, event: Input.Changed) -> None:
+        if isinstance(event.input, PathInput) and event.input.has_focus:
+            self.query_one("#path-hint", Static).set_class(False, "-shown")
 
     @on(LaunchFailed)
     def show_failure(self, event: LaunchFailed) -> None:
-        self.query_one("#launch-result", Static).update(event.message)
+        result = self.query_one("#launch-result", Static)
+        result.set_class(True, "-error")
+        result.update(event.message)
 
     @on(Launched)
     def open_monitor(self, event: Launched) -> None:

@@ -40,6 +40,7 @@ from yolofreeze.core.training.runs import (
 from yolofreeze.core.training.verify import read_verdict
 from yolofreeze.tui.deps import AppDeps
 from yolofreeze.tui.widgets.ending_banner import EndingBanner
+from yolofreeze.tui.widgets.epoch_table import EpochTable
 from yolofreeze.tui.widgets.gpu_panel import HISTORY, GpuPanel
 from yolofreeze.tui.widgets.log_tail import LogTail
 from yolofreeze.tui.widgets.memory_compare import MemoryCompare
@@ -51,8 +52,18 @@ from yolofreeze.tui.widgets.train_progress import TrainProgress
 # shows the newest one at most this long after it was taken. Each screen update costs several ms
 # of Textual redrawing whatever changed, most of the monitor's CPU, so it runs at 1 Hz, not 2 Hz.
 UI_EVERY = 1.0
+# From this size on, the gauges, taller curves and the per-epoch table take the screen; the log
+# keeps a dozen lines (it is in train.log in full).
+LARGE = (160, 45)
 # The log pane keeps 2000 lines; a few MiB from the end is plenty, and never gigabytes.
 LOG_TAIL_BYTES = 2 << 20
+
+
+def frozen_words(r: RunRecord) -> str:
+    """ "99 tensors (3,468,544 parameters)": the record counts tensors, which users read as parameters."""
+    params = r.options.get("frozen_params")
+    tensors = f"{r.frozen_tensors} tensor{'s' if r.frozen_tensors != 1 else ''}"
+    return f"{tensors} ({params:,} parameters)" if isinstance(params, int) else tensors
 
 
 class RunPolled(Message):
@@ -82,6 +93,10 @@ class MonitorScreen(Screen[None]):
     MonitorScreen #log-box { height: 1fr; min-height: 6; }
     MonitorScreen #footer-box { dock: bottom; height: auto; }
     MonitorScreen #footer-box Footer { dock: none; }
+    MonitorScreen #monitor-epochs { display: none; width: 1fr; }
+    MonitorScreen.-large #monitor-top { height: 1fr; max-height: 100%; }
+    MonitorScreen.-large #monitor-epochs { display: block; height: 100%; }
+    MonitorScreen.-large #log-box { height: 12; min-height: 6; }
     """
 
     def __init__(self, run_id: str, deps: AppDeps, interval: float = 0.5) -> None:
@@ -119,14 +134,21 @@ class MonitorScreen(Screen[None]):
                 yield TrainProgress()
                 yield MemoryCompare(id="memory-compare")
                 yield MetricsChart()
+            yield EpochTable(id="monitor-epochs")
         yield EndingBanner(id="ending", markup=False)  # log lines are not markup
         with Vertical(id="log-box"):
             yield LogTail(id="log")
         with Vertical(id="footer-box"):
             yield Footer()
 
+    def on_resize(self) -> None:
+        large = self.size.width >= LARGE[0] and self.size.height >= LARGE[1]
+        self.set_class(large, "-large")
+        self.query_one(MetricsChart).set_curve_rows(3 if large else 1)
+
     def on_mount(self) -> None:
         self._process_panel = self.query_one(ProcessPanel)
+        self.on_resize()
         try:
             self.record = find_run(self.run_id, self.deps.state_dir)
         except YoloFreezeError as e:
@@ -142,7 +164,7 @@ class MonitorScreen(Screen[None]):
             return
         r = self.record
         self.query_one("#monitor-title", Static).update(
-            f"run {r.run_id} — {r.frozen_tensors} parameter tensors frozen, device {r.device}, BatchNorm policy "
+            f"run {r.run_id} — {frozen_words(r)} frozen, device {r.device}, BatchNorm policy "
             f"{'on (frozen BN in eval)' if r.bn_eval else 'off'} — log {r.log}"
         )
         self._show_memory()
@@ -282,6 +304,7 @@ class MonitorScreen(Screen[None]):
             self.query_one(LogTail).write_lines(event.lines)
         if event.results is not None:
             self.query_one(MetricsChart).show(*event.results)
+            self.query_one(EpochTable).show(*event.results)
         if st.ended:
             self.query_one(EndingBanner).show(st, event.verdict)
             if self.sampler is not None:

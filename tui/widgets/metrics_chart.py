@@ -42,9 +42,16 @@ class MetricsChart(Widget):
         self._strips: list[Strip] | None = None
         self._strips_key: tuple[object, ...] | None = None
         self._styles: dict[tuple[int, int, int] | None, Style] = {}
+        self.curve_rows = 1
 
     def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
-        return 1 + 2 * len(SERIES)  # the heading, then a label and a curve per series
+        return 1 + (1 + self.curve_rows) * len(SERIES)  # the heading, then a label and a curve per series
+
+    def set_curve_rows(self, rows: int) -> None:
+        """Taller curves when the terminal has the room (the monitor's large layout)."""
+        if rows != self.curve_rows:
+            self.curve_rows, self._strips = rows, None
+            self.refresh(layout=True)
 
     def show(self, head: list[str], rows: list[list[float]]) -> None:
         if not rows:
@@ -88,7 +95,7 @@ class MetricsChart(Widget):
             strips = [text(self.head)]
             for key_, _ in SERIES:
                 strips.append(text(self.labels[key_]))
-                strips += sparkline_strips(self.values[key_], width, 1, low, high, base, max, self._style)
+                strips += sparkline_strips(self.values[key_], width, self.curve_rows, low, high, base, max, self._style)
             self._strips = strips
         if 0 <= y < len(self._strips):
             return self._strips[y]

@@ -1,4 +1,4 @@
-"""The code that runs inside the training processes 
+"""The code that runs inside the training processes
 (``python -m yolofreeze.core.training.child.runner supervise|train RUN_DIR``).
 
 ``supervise``: the detached session leader. It waits for the launcher's go (sent once run.json
@@ -556,11 +556,15 @@ def train(run_dir: Path) -> int:
         status.set(phase="preparing")
         out = Path(kw["weights"])
         if not out.is_file():
-            stats = build_input_checkpoint(config["checkpoint"], out, tm.Model)
-            print(
-                f"yolofreeze: rebuilt {out.name} from the safely read checkpoint ({stats['loaded']} tensors)",
-                flush=True,
+            from yolofreeze.core.training.inputs import inputs_root_for, provide_input
+
+            provided = provide_input(
+                out,
+                config["checkpoint"],
+                lambda p: build_input_checkpoint(config["checkpoint"], p, tm.Model),
+                inputs_root_for(run_dir),
             )
+            print(f"yolofreeze: {out.name}: {provided.describe()}", flush=True)
         stop.check("after rebuilding the checkpoint")
         stop.raise_now = False  # from here on yolov5 runs: stop at the boundaries only
         hook = FreezeHook(frozen, bool(config.get("bn_eval", True)), run_dir)
