@@ -55,6 +55,8 @@ class RunsScreen(Screen[None]):
         Binding("enter", "open", "Monitor", show=True),
         Binding("d", "delete", "Delete record"),
         Binding("p", "prune", "Prune ended"),
+        Binding("m", "mark", "Mark"),
+        Binding("c", "compare", "Compare marked"),
     ]
 
     def __init__(self, deps: AppDeps) -> None:
@@ -63,6 +65,8 @@ class RunsScreen(Screen[None]):
         self.statuses: list[RunStatus | UnreadableRun] = []
         self._ended: dict[str, RunStatus] = {}  # written by the list worker only
         self._shown: list[tuple[str, ...]] = []
+        self.marked: list[str] = []  # run ids marked for comparison, in the order marked
+        self._drawn_statuses: list[RunStatus | UnreadableRun] = []  # what the table's rows show
 
     def compose(self) -> ComposeResult:
         yield Static("training runs (newest first)", id="runs-title")
@@ -114,16 +118,25 @@ class RunsScreen(Screen[None]):
     @on(RunsListed)
     def show_runs(self, event: RunsListed) -> None:
         self.statuses = event.statuses
-        rows = [self._cells(st) for st in event.statuses]
-        self.query_one("#runs-title", Static).update("training runs (newest first)" if rows else "no recorded runs yet")
-        if rows == self._shown:
+        self._draw()
+
+    def _draw(self) -> None:
+        rows = [self._cells(st) for st in self.statuses]
+        title = "training runs (newest first)" if rows else "no recorded runs yet"
+        if self.marked:
+            title += f" · {len(self.marked)} marked: c compares them"
+        self.query_one("#runs-title", Static).update(title)
+        shown = [(("* " if c[0] in self.marked else "") + c[0], *c[1:]) for c in rows]
+        if shown == self._shown:
             return  # nothing changed: no redraw, the cursor stays where the user put it
         table = self.query_one("#runs-table", DataTable)
-        selected = self._shown[table.cursor_row][0] if 0 <= table.cursor_row < len(self._shown) else None
-        self._shown = rows
+        old_ids = [self._run_id_of(st) for st in self._drawn_statuses]
+        selected = old_ids[table.cursor_row] if 0 <= table.cursor_row < len(old_ids) else None
+        self._shown = shown
+        self._drawn_statuses = list(self.statuses)
         table.clear()
-        for cells in rows:
-            table.add_row(*(Text(c) for c in cells), key=cells[0])
+        for cells, drawn in zip(rows, shown, strict=True):
+            table.add_row(*(Text(c) for c in drawn), key=cells[0])
         ids = [c[0] for c in rows]
         if selected in ids:  # the same run stays selected when a new one appears above it
             table.move_cursor(row=ids.index(selected), animate=False)
@@ -133,6 +146,34 @@ class RunsScreen(Screen[None]):
         if self.statuses and 0 <= table.cursor_row < len(self.statuses):
             return self.statuses[table.cursor_row]
         return None
+
+    def action_mark(self) -> None:
+        st = self._selected()
+        if st is None:
+            return
+        run_id = st.run_id if isinstance(st, UnreadableRun) else st.record.run_id
+        if run_id in self.marked:
+            self.marked.remove(run_id)
+        else:
+            self.marked.append(run_id)
+        self._draw()
+
+    def action_compare(self) -> None:
+        """The marked runs side by side (the first marked is the baseline); unmarked: the selected one."""
+        from yolofreeze.tui.screens.compare import CompareScreen
+
+        items = [r for r in self.marked if any(self._run_id_of(s) == r for s in self.statuses)]
+        if not items:
+            st = self._selected()
+            if st is None:
+                self.notify("no run to compare: mark runs with m, then press c")
+                return
+            items = [self._run_id_of(st)]
+        self.app.push_screen(CompareScreen(items, state=self.deps.state_dir))
+
+    @staticmethod
+    def _run_id_of(st: RunStatus | UnreadableRun) -> str:
+        return st.run_id if isinstance(st, UnreadableRun) else st.record.run_id
 
     def action_delete(self) -> None:
         st = self._selected()
