@@ -513,6 +513,27 @@ def _whole_run(
     return run, replay_phases(run.phases, run.nbytes, run.kinds)
 
 
+def prediction_record(est: MemoryEstimate, img: int | None = None) -> dict[str, Any]:
+    """What a run record keeps of an estimate: the configuration it was computed for, and its
+    epoch-0 (step) and whole-run figures per GPU, so a monitor can say what it predicts for."""
+    c = est.config
+    run = est.plan_run
+    return {
+        "config": {
+            "batch": c.batch,
+            "per_gpu_batch": c.per_gpu_batch,
+            "img": img if img is not None else c.img,
+            "optimizer": c.optimizer,
+            "gpus": c.gpus,
+            "amp": c.amp,
+        },
+        "step": {"reserved": est.plan.peak_reserved, "nvidia_smi": est.plan.nvidia_smi},
+        "run": None
+        if run is None
+        else {"reserved": run.peak_reserved, "nvidia_smi": run.nvidia_smi, "phase": run.phase},
+    }
+
+
 def effective_img(info: ModelInfo, img: int) -> int:
     """The image size train.py trains this checkpoint at (see ``options.effective_img``)."""
     return options.effective_img(img, _model_key(info)[2])
@@ -615,5 +636,6 @@ __all__ = [
     "effective_img",
     "estimate_memory",
     "max_batch",
+    "prediction_record",
     "val_img",
 ]

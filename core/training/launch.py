@@ -62,6 +62,8 @@ class LaunchOptions:
     yolov5_dir: str | None = None
     predicted_reserved: int | None = None
     predicted_nvidia_smi: int | None = None
+    # estimator.prediction_record: the configuration the figures were computed for, step and whole run
+    prediction: dict[str, Any] = field(default_factory=dict)
     extra_env: dict[str, str] = field(default_factory=dict)  # tests: network guard, etc.
 
 
@@ -398,7 +400,11 @@ def launch(
             frozen_tensors=len(opts.frozen),
             frozen_prefixes=_plan_prefixes(v.info, opts.frozen),
             bn_eval=opts.bn_eval,
-            options={k: v_ for k, v_ in asdict(replace(opts, frozen=frozenset())).items() if k not in ("frozen",)}
+            options={
+                k: v_
+                for k, v_ in asdict(replace(opts, frozen=frozenset())).items()
+                if k not in ("frozen", "prediction")
+            }
             | {
                 "CUDA_VISIBLE_DEVICES": os.environ.get("CUDA_VISIBLE_DEVICES"),
                 # the record counts tensors; screens also say how many parameters they hold
@@ -406,6 +412,7 @@ def launch(
             },
             predicted_reserved=opts.predicted_reserved,
             predicted_nvidia_smi=opts.predicted_nvidia_smi,
+            prediction=dict(opts.prediction),
         )
         _test_pause(run_dir, "spawned")
         try:

@@ -107,6 +107,8 @@ class RunRecord:
     frozen_prefixes: tuple[str, ...] = ()
     predicted_reserved: int | None = None  # bytes, torch reserved, from yolofreeze.core.memory
     predicted_nvidia_smi: int | None = None  # bytes, what NVML / nvidia-smi would show
+    # what the figures were computed for (batch, img, GPUs …) and the step and whole-run figures
+    prediction: dict[str, Any] = field(default_factory=dict)
 
     @property
     def dir(self) -> Path:
@@ -195,6 +197,26 @@ _RUN_SCHEMA: dict[str, records.Checker] = {
     "options": records.mapping(),
     "predicted_reserved": records.optional(records.BYTES),
     "predicted_nvidia_smi": records.optional(records.BYTES),
+    "prediction": records.object_of(
+        {
+            "config": records.object_of(
+                {
+                    "batch": records.integer(1, 1 << 20),
+                    "per_gpu_batch": records.integer(1, 1 << 20),
+                    "img": records.integer(1, 1 << 20),
+                    "optimizer": records.text(records.MAX_NAME),
+                    "gpus": records.integer(0, 4096),
+                    "amp": records.boolean,
+                }
+            ),
+            "step": records.object_of({"reserved": records.BYTES, "nvidia_smi": records.BYTES}),
+            "run": records.optional(
+                records.object_of(
+                    {"reserved": records.BYTES, "nvidia_smi": records.BYTES, "phase": records.text(records.MAX_NAME)}
+                )
+            ),
+        }
+    ),
 }
 
 

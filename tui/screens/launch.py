@@ -24,7 +24,7 @@ from textual.screen import Screen
 from textual.widgets import Button, Checkbox, Footer, Input, Label, Select, Static
 
 from yolofreeze.core.checkpoint.reader import ModelInfo
-from yolofreeze.core.memory.estimator import MemoryEstimate, TrainConfig
+from yolofreeze.core.memory.estimator import MemoryEstimate, TrainConfig, prediction_record
 from yolofreeze.core.plan.freeze import FreezePlan
 from yolofreeze.core.training.dataset import Problem
 from yolofreeze.core.training.launch import LaunchOptions, Validation, launch, validate
@@ -233,9 +233,16 @@ class LaunchScreen(Screen[LaunchDraft | None]):
         est = self.estimate
         if est is None:
             return "predicted GPU memory: no estimate yet"
+        run = est.plan_run
+        if run is None:
+            return (
+                f"predicted GPU memory per GPU: torch reserved {human_bytes(est.plan.peak_reserved)}, "
+                f"nvidia-smi {human_bytes(est.plan.nvidia_smi)} (epoch 0, for {_config_text(est.config)})"
+            )
         return (
-            f"predicted GPU memory per GPU: torch reserved {human_bytes(est.plan.peak_reserved)}, "
-            f"nvidia-smi {human_bytes(est.plan.nvidia_smi)} (for {_config_text(est.config)})"
+            f"predicted GPU memory per GPU, whole run: nvidia-smi {human_bytes(run.nvidia_smi)} "
+            f"(torch reserved {human_bytes(run.peak_reserved)}, set by {run.phase}; epoch 0 "
+            f"{human_bytes(est.plan.nvidia_smi)}), for {_config_text(est.config)}"
         )
 
     def _show_estimate_text(self, text: str | None = None) -> None:
@@ -335,9 +342,13 @@ class LaunchScreen(Screen[LaunchDraft | None]):
 
     def _start(self, opts: LaunchOptions, v: Validation, estimate: MemoryEstimate | None) -> None:
         """Launch, storing ``estimate`` as the run's prediction (it is for exactly these options)."""
-        if estimate is not None:
+        if estimate is not None:  # the whole run's figure: what the run's observed peak is compared with
+            run = estimate.plan_run
             opts = replace(
-                opts, predicted_reserved=estimate.plan.peak_reserved, predicted_nvidia_smi=estimate.plan.nvidia_smi
+                opts,
+                predicted_reserved=run.peak_reserved if run is not None else estimate.plan.peak_reserved,
+                predicted_nvidia_smi=estimate.run_nvidia_smi,
+                prediction=prediction_record(estimate),
             )
         self.launch_worker(opts, v)
 

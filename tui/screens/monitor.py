@@ -314,7 +314,11 @@ class MonitorScreen(Screen[None]):
         if self.record is None:
             return
         self.query_one("#memory-compare", MemoryCompare).show(
-            self.record.predicted_reserved, self.record.predicted_nvidia_smi, *self.torch_reserved, self.nvml_run
+            self.record.predicted_reserved,
+            self.record.predicted_nvidia_smi,
+            *self.torch_reserved,
+            self.nvml_run,
+            self.record.prediction,
         )
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:

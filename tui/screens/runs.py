@@ -53,10 +53,10 @@ class RunsScreen(Screen[None]):
         Binding("escape,q", "app.pop_screen", "Back"),
         Binding("r", "refresh", "Refresh"),
         Binding("enter", "open", "Monitor", show=True),
-        Binding("d", "delete", "Delete record"),
+        Binding("d", "delete", "Delete"),
         Binding("p", "prune", "Prune ended"),
         Binding("m", "mark", "Mark"),
-        Binding("c", "compare", "Compare marked"),
+        Binding("c", "compare", "Compare"),
     ]
 
     def __init__(self, deps: AppDeps) -> None:
