@@ -22,7 +22,7 @@ from tests.waiting import wait_for
 from yolofreeze.core.checkpoint.reader import read_checkpoint
 from yolofreeze.core.plan.freeze import FreezePlan, preset
 from yolofreeze.core.training.dataset import make_dataset
-from yolofreeze.core.training.runs import RunRecord, find_run, read_json, read_results
+from yolofreeze.core.training.runs import RunRecord, find_run, list_runs, read_json, read_results
 from yolofreeze.core.training.verify import tensor_array
 from yolofreeze.tui.commands.attach import follow_plain
 
@@ -146,6 +146,13 @@ def test_cli_foreground_run_with_bn_policy_off(yolov5n: Path, data: Path, tmp_pa
     assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
     assert "BatchNorm policy off" in p.stdout
     assert "frozen-weights check: PASS" in p.stdout and "BN policy off" in p.stdout
+    # `train` stored a prediction for exactly what it launched (estimated in the estimate child)
+    assert "predicting GPU memory for batch 4 @ 64 px, 1 GPU" in p.stderr and "predicted: nvidia-smi" in p.stderr
+    (rec,) = list_runs(tmp_path / "state")
+    assert rec.prediction["config"] == {
+        "batch": 4, "per_gpu_batch": 4, "img": 64, "optimizer": "SGD", "gpus": 1, "amp": False
+    }  # fmt: skip
+    assert rec.predicted_nvidia_smi == rec.prediction["run"]["nvidia_smi"] >= rec.prediction["step"]["nvidia_smi"] > 0
     # With the policy off, frozen layers' BN running stats follow the data (train.py's behaviour).
     last = tmp_path / "proj" / "cli" / "weights" / "last.pt"
     src, out = read_checkpoint(yolov5n), read_checkpoint(last)

@@ -103,7 +103,7 @@ def cli_train(yolov5n: Path, data: Path, tmp_path: Path, pause: str) -> subproce
     cmd = [
         sys.executable, "-m", "yolofreeze.tui.cli", "train", str(yolov5n), "--data", str(data), "--preset", "backbone",
         "--epochs", "50", "--batch", "2", "--img", "64", "--device", "cpu", "--workers", "0",
-        "--project", str(tmp_path / "proj"), "--name", "cli", "--no-plots",
+        "--project", str(tmp_path / "proj"), "--name", "cli", "--no-plots", "--no-estimate",
     ]  # fmt: skip
     return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 

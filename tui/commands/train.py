@@ -77,6 +77,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="let BatchNorm layers in frozen parts update their running stats (default: kept in eval)",
     )
     p.add_argument("--no-plots", action="store_true", help="skip yolov5's plots (labels, confusion matrix)")
+    p.add_argument(
+        "--no-estimate",
+        action="store_true",
+        help="launch without predicting GPU memory first (the record then has none)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -109,6 +114,10 @@ def run(args: argparse.Namespace) -> int:
         for prob in v.problems:
             print(f"yolofreeze-tui: {prob.field}: {safe_text(prob.message)}", file=sys.stderr)  # quotes files
         return v.exit_code
+    if not args.no_estimate:
+        from yolofreeze.tui.prediction import predict_in_child
+
+        opts = predict_in_child(info, opts, v, sys.stderr)  # the record says what the run should need
     started: list[RunRecord] = []
     try:
         record = launch(opts, validation=v, on_record=started.append)

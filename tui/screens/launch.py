@@ -24,7 +24,7 @@ from textual.screen import Screen
 from textual.widgets import Button, Checkbox, Footer, Input, Label, Select, Static
 
 from yolofreeze.core.checkpoint.reader import ModelInfo
-from yolofreeze.core.memory.estimator import MemoryEstimate, TrainConfig, prediction_record
+from yolofreeze.core.memory.estimator import MemoryEstimate, TrainConfig
 from yolofreeze.core.plan.freeze import FreezePlan
 from yolofreeze.core.training.dataset import Problem
 from yolofreeze.core.training.launch import LaunchOptions, Validation, launch, validate
@@ -34,6 +34,7 @@ from yolofreeze.tui.deps import AppDeps
 from yolofreeze.tui.estimate_scheduler import EstimateScheduler, Estimator
 from yolofreeze.tui.format import human_bytes
 from yolofreeze.tui.messages import EstimateReady, EstimateUnavailable
+from yolofreeze.tui.prediction import train_config, with_prediction
 from yolofreeze.tui.settings import Settings
 from yolofreeze.tui.widgets.path_input import MAX_SCAN, PathInput
 
@@ -110,7 +111,7 @@ class LaunchFailed(Message):
 
 def _config(opts: LaunchOptions, v: Validation) -> TrainConfig:
     """What the estimate depends on, as train.py will run these options."""
-    return TrainConfig(batch=opts.batch, img=opts.img, optimizer=opts.optimizer, gpus=max(v.gpus, 1))
+    return train_config(opts, v)
 
 
 def _config_text(config: TrainConfig) -> str:
@@ -343,13 +344,7 @@ class LaunchScreen(Screen[LaunchDraft | None]):
     def _start(self, opts: LaunchOptions, v: Validation, estimate: MemoryEstimate | None) -> None:
         """Launch, storing ``estimate`` as the run's prediction (it is for exactly these options)."""
         if estimate is not None:  # the whole run's figure: what the run's observed peak is compared with
-            run = estimate.plan_run
-            opts = replace(
-                opts,
-                predicted_reserved=run.peak_reserved if run is not None else estimate.plan.peak_reserved,
-                predicted_nvidia_smi=estimate.run_nvidia_smi,
-                prediction=prediction_record(estimate),
-            )
+            opts = with_prediction(opts, estimate)
         self.launch_worker(opts, v)
 
     def _predict(self, opts: LaunchOptions, v: Validation, launching: bool) -> None:
