@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from textual.command import CommandList, CommandPalette
+from textual.widgets import Button, Input, Label, RadioButton
 
 from tests.tui.tui_support import fake_estimator, make_hostile, settle, wait_for, wait_until
 from yolofreeze.core.checkpoint.reader import ModelInfo, read_checkpoint
@@ -17,7 +18,7 @@ from yolofreeze.core.memory.estimator import EstimateUnavailable, TrainConfig
 from yolofreeze.core.plan.freeze import export, preset
 from yolofreeze.tui.app import YoloFreezeApp, make_app
 from yolofreeze.tui.deps import AppDeps
-from yolofreeze.tui.screens.confirm import ConfirmScreen
+from yolofreeze.tui.screens.confirm import ConfirmScreen, QuitScreen
 from yolofreeze.tui.screens.error import ErrorScreen
 from yolofreeze.tui.screens.export import ExportScreen
 from yolofreeze.tui.screens.help import HelpScreen
@@ -372,7 +373,7 @@ async def test_export_dialog_formats_write_and_copy(yolov5s: Path, tmp_path: Pat
     assert app.return_value == 0
 
 
-async def test_export_dialog_shows_note_when_format_cannot_carry(yolov5s: Path) -> None:
+async def test_export_dialog_opens_a_mixed_plan_on_a_format_that_carries_it(yolov5s: Path) -> None:
     app = app_for(yolov5s)
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
@@ -380,12 +381,92 @@ async def test_export_dialog_shows_note_when_format_cannot_carry(yolov5s: Path) 
         await settle(pilot)
         dialog = app.screen
         assert isinstance(dialog, ExportScreen)
+        assert dialog.format == "python" and dialog.path == "./yolov5s.freeze.py"
+        assert "freeze = ['model.0.conv.']" in str(dialog.query_one("#export-preview").render())
+        await pilot.press("left")  # the arrow selects yolov5, which cannot carry it
+        await settle(pilot)
+        assert dialog.format == "yolov5" and dialog.path == "./yolov5s.freeze.args.txt"
         assert "cannot carry" in str(dialog.query_one("#export-preview").render())
         assert "whole layers only" in str(dialog.query_one("#export-note").render())
         await pilot.press("ctrl+s")  # refused with a message, dialog stays
         assert isinstance(app.screen, ExportScreen)
         await pilot.press("escape")
         assert isinstance(app.screen, MainScreen)
+
+
+async def test_export_format_follows_the_file_name_and_is_remembered(
+    yolov5s: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    app = app_for(yolov5s)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("b", "e")
+        await settle(pilot)
+        dialog = app.screen
+        assert isinstance(dialog, ExportScreen)
+        # in the current folder, not beside the checkpoint
+        assert dialog.format == "yolov5" and dialog.path == "./yolov5s.freeze.args.txt"
+        path_input = dialog.query_one("#export-path", Input)
+        path_input.focus()
+        path_input.value = ""
+        await pilot.press(*"out/my.names.txt")
+        await settle(pilot)
+        assert dialog.format == "names" and dialog.query_one("#format-names", RadioButton).value
+        assert dialog.result is not None and dialog.result.text.startswith("model.0.")
+        path_input.value = "mine.json"
+        await settle(pilot)
+        assert dialog.format == "json"
+        await pilot.press("enter")  # writes ./mine.json
+        await settle(pilot)
+        assert isinstance(app.screen, MainScreen)
+        assert json.loads((tmp_path / "mine.json").read_text())["yolov5"] == "--freeze 10"
+        await pilot.press("e")  # reopens where it was left
+        await settle(pilot)
+        again = app.screen
+        assert isinstance(again, ExportScreen)
+        assert again.format == "json" and again.path == "mine.json"
+        await pilot.press("down")  # names; the file's suffix follows
+        await settle(pilot)
+        assert again.format == "names" and again.path == "mine.names.txt"
+        await pilot.press("escape")
+        await pilot.press("e")
+        await settle(pilot)
+        assert isinstance(app.screen, ExportScreen) and app.screen.path == "mine.names.txt"
+
+
+async def test_export_radio_mark_is_a_character_not_only_colour(yolov5s: Path) -> None:
+    app = app_for(yolov5s)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("b", "e")
+        await settle(pilot)
+        await pilot.press("right")
+        await settle(pilot)
+        marks = {str(b.label): b.render().plain for b in app.screen.query(RadioButton)}
+        assert [f for f, text in marks.items() if "●" in text] == ["python"]
+
+
+async def test_export_asks_before_overwriting(yolov5s: Path, tmp_path: Path) -> None:
+    target = tmp_path / "keep.args.txt"
+    target.write_text("precious\n")
+    app = app_for(yolov5s)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("b", "e")
+        await settle(pilot)
+        dialog = app.screen
+        assert isinstance(dialog, ExportScreen)
+        dialog.query_one("#export-path", Input).value = str(target)
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the overwrite question")
+        assert str(target) in str(app.screen.query_one("#confirm-question", Label).render())
+        await pilot.press("n")
+        await wait_for(pilot, lambda: app.screen is dialog, "back on the dialog")
+        assert target.read_text() == "precious\n"
+        await pilot.press("ctrl+s", "y")
+        await wait_for(pilot, lambda: isinstance(app.screen, MainScreen), "the main screen")
+        assert target.read_text() == "--freeze 10"
 
 
 async def test_copy_freeze_args(yolov5s: Path) -> None:
@@ -451,12 +532,31 @@ async def test_quit_asks_when_plan_unsaved(yolov5s: Path) -> None:
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
         await pilot.press("b", "q")
-        assert isinstance(app.screen, ConfirmScreen)
+        assert isinstance(app.screen, QuitScreen)
         await pilot.press("n")
         assert isinstance(app.screen, MainScreen)
         await pilot.press("q", "y")
         await pilot.pause()
     assert app.return_value == 0
+
+
+async def test_save_and_quit_writes_the_plan_then_quits(
+    yolov5s: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    app = app_for(yolov5s)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("b", "q")
+        assert isinstance(app.screen, QuitScreen)
+        assert "Save and quit" in str(app.screen.query_one("#quit-save", Button).label)
+        await pilot.press("s")
+        await wait_for(pilot, lambda: isinstance(app.screen, PromptScreen), "the path prompt")
+        assert app.screen.query_one("#prompt-input", Input).value == "./yolov5s.freeze.json"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: not app.is_running, "the app to exit")
+    assert app.return_value == 0
+    assert json.loads((tmp_path / "yolov5s.freeze.json").read_text())["yolov5"] == "--freeze 10"
 
 
 async def test_help_lists_every_binding(yolov5s: Path) -> None:

@@ -97,7 +97,8 @@ def test_main_160x48_mixed_layer_and_breakdown(snap_compare: Any, yolov5s: Path)
 
 def test_export_dialog(snap_compare: Any, yolov5s: Path, tmp_path: Path, monkeypatch: Any) -> None:
     """The export dialog after `b`, `e`: format yolov5 selected, the preview reads --freeze 10,
-    the path is yolov5s.freeze.args.txt; buttons Write ^s, Copy ^y, Close esc."""
+    the path is ./yolov5s.freeze.args.txt (the current folder); only yolov5's radio carries the ●
+    mark (readable without colour); buttons Write ^s, Copy ^y, Close esc."""
     # A relative path keeps the machine's cache folder out of the picture.
     shutil.copy(yolov5s, tmp_path / "yolov5s.pt")
     monkeypatch.chdir(tmp_path)
@@ -117,7 +118,7 @@ def test_export_dialog(snap_compare: Any, yolov5s: Path, tmp_path: Path, monkeyp
 
     assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
     assert seen["text"] == "--freeze 10"
-    assert seen["path"] == "yolov5s.freeze.args.txt"
+    assert seen["path"] == "./yolov5s.freeze.args.txt"
 
 
 def test_error_screen(snap_compare: Any) -> None:

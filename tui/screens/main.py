@@ -25,14 +25,23 @@ from yolofreeze.core.checkpoint.tree import ModelTree, model_tree
 from yolofreeze.core.errors import PlanError
 from yolofreeze.core.memory.analytic import state_bytes
 from yolofreeze.core.memory.estimator import TrainConfig
-from yolofreeze.core.plan.freeze import Export, FreezePlan, export, load_plan_file, write_atomic, yolov5_args
+from yolofreeze.core.plan.formats import path_for, stem_of
+from yolofreeze.core.plan.freeze import (
+    Export,
+    FreezePlan,
+    carriers,
+    export,
+    load_plan_file,
+    write_atomic,
+    yolov5_args,
+)
 from yolofreeze.core.plan.session import PlanSession
 from yolofreeze.tui.deps import AppDeps
 from yolofreeze.tui.estimate_scheduler import EstimateScheduler, Estimator
 from yolofreeze.tui.format import human_bytes, human_count, safe_text
 from yolofreeze.tui.messages import EstimateReady, EstimateUnavailable
-from yolofreeze.tui.screens.confirm import ConfirmScreen
-from yolofreeze.tui.screens.export import ExportScreen
+from yolofreeze.tui.screens.confirm import QuitScreen
+from yolofreeze.tui.screens.export import ExportChoice, ExportScreen
 from yolofreeze.tui.screens.help import HelpScreen, binding_rows
 from yolofreeze.tui.screens.launch import LaunchDraft, LaunchScreen
 from yolofreeze.tui.screens.main_commands import PlanCommands
@@ -102,6 +111,7 @@ class MainScreen(Screen[None]):
         self.estimates = EstimateScheduler(self, info, estimator, estimate_delay)
         self.estimate_view = EstimateView("waiting")
         self.launch_draft: LaunchDraft | None = None  # the launch form as last left, this session
+        self.export_choice: ExportChoice | None = None  # the export dialog as last left, this session
         self._sha256: str | None = None
 
     @property
@@ -331,9 +341,11 @@ class MainScreen(Screen[None]):
 
     # -- export, clipboard, plan files -------------------------------------------------------
 
-    def default_plan_path(self) -> str:
-        stem = os.path.splitext(self.info.path)[0]
-        return f"{stem}.freeze.json"
+    def default_plan_path(self, fmt: str = "json") -> str:
+        """``./<checkpoint stem>.freeze<suffix>``: in the current folder, where the user works; the
+        checkpoint's own folder is often shared or read-only."""
+        stem = os.path.splitext(os.path.basename(self.info.path))[0]
+        return path_for(os.path.join(".", f"{stem}.freeze"), fmt)
 
     def checkpoint_sha256(self) -> str:
         """Hash of the checkpoint for plan files; computed once, in whichever worker asks first."""
@@ -343,12 +355,21 @@ class MainScreen(Screen[None]):
 
     def action_export(self) -> None:
         plan = self.plan
+        last = self.export_choice
+        fmt, path = (last.format, last.path) if last else ("yolov5", self.default_plan_path("yolov5"))
+        can = carriers(plan)
+        if fmt not in can:  # a mixed plan opens where it can be written, not on "cannot carry"
+            fmt = can[0]
+            path = path_for(stem_of(path), fmt)
 
-        def closed(written: str | None) -> None:
-            if written:  # the plan is on disk in some format: quitting loses nothing
+        def closed(choice: ExportChoice | None) -> None:
+            if choice is None:
+                return
+            self.export_choice = choice
+            if choice.written:  # the plan is on disk in some format: quitting loses nothing
                 self.session.mark_saved(plan)
 
-        self.app.push_screen(ExportScreen(plan, self.checkpoint_sha256, self.default_plan_path()), closed)
+        self.app.push_screen(ExportScreen(plan, self.checkpoint_sha256, path, fmt), closed)
 
     def action_copy(self) -> None:
         result = export(self.plan, "yolov5")
@@ -442,8 +463,22 @@ class MainScreen(Screen[None]):
             self.app.exit(0)
             return
 
-        def answer(quit_: bool | None) -> None:
-            if quit_:
+        def answer(choice: str | None) -> None:
+            if choice == "quit":
                 self.app.exit(0)
+            elif choice == "save":
+                self.app.push_screen(PromptScreen("Save the plan (JSON) to:", self.default_plan_path()), save_then_quit)
 
-        self.app.push_screen(ConfirmScreen("The plan has unsaved changes. Quit anyway?", "Quit", "Stay"), answer)
+        def save_then_quit(path: str | None) -> None:
+            if not path:
+                return
+            target = os.path.expanduser(path.strip())
+            try:  # a few KiB: written here, so nothing is left half done when the app exits
+                write_atomic(target, export(self.plan, "json", self.checkpoint_sha256()).text)
+            except OSError as e:
+                self.notify(f"Cannot write {target}: {e.strerror or e}; not quitting", severity="error")
+                return
+            self.session.mark_saved(self.plan)
+            self.app.exit(0)
+
+        self.app.push_screen(QuitScreen(), answer)
