@@ -7,6 +7,7 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 from textual.command import CommandList, CommandPalette
@@ -36,6 +37,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def app_for(path: Path | str, **kw: object) -> YoloFreezeApp:
     kw.setdefault("estimator", fake_estimator())
+    kw.setdefault("deps", AppDeps(gpu_memory=lambda: None))  # no GPU visible, whatever the machine
     kw.setdefault("estimate_delay", 0.05)
     return make_app(path, **kw)  # type: ignore[arg-type]
 
@@ -310,16 +312,62 @@ async def test_estimate_debounced_latest_and_fits(yolov5s: Path) -> None:
         assert "estimating…" in summary_text(app)
         await wait_until(pilot, lambda: estimated(2), "the estimate after four edits")
         assert len(calls) == 2 and calls[-1][0] == main(app).plan.frozen
-        assert "fits 24 GiB" in summary_text(app) and "estimating" not in summary_text(app)
-        await pilot.press("right_square_bracket", "right_square_bracket", "i", "p")
+        assert "fits assumed 24 GiB" in summary_text(app) and "estimating" not in summary_text(app)
+        await pilot.press("right_square_bracket", "right_square_bracket", "p")
+        await type_into_prompt(pilot, "i", "960")
         await wait_until(pilot, lambda: estimated(3), "the estimate after the settings changed")
         assert calls[-1][1] == TrainConfig(batch=64, img=960, optimizer="Adam")
         assert "batch 64 img 960 Adam" in summary_text(app)
-        for _ in range(7):  # GPU memory cycles; 8 GiB is too small for the fake's batch-64 peak
-            await pilot.press("g")
-            if "DOES NOT FIT" in summary_text(app):
-                break
+        await type_into_prompt(pilot, "g", "8")  # too small for the fake's batch-64 peak
         assert "DOES NOT FIT 8 GiB" in summary_text(app)
+
+
+async def type_into_prompt(pilot: Any, key: str, text: str) -> None:
+    await pilot.press(key)
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, PromptScreen), f"the prompt of {key}")
+    pilot.app.screen.query_one("#prompt-input", Input).value = text
+    await pilot.press("enter")
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, MainScreen), "the main screen")
+
+
+async def test_gpu_size_from_nvml_else_assumed_and_typed(yolov5s: Path) -> None:
+    app = app_for(yolov5s, deps=AppDeps(gpu_memory=lambda: 141 << 30))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_until(pilot, lambda: "GPU 141 GiB" in summary_text(app), "the GPU size from NVML")
+        assert "assumed" not in summary_text(app)
+    app = app_for(yolov5s)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        assert "GPU assumed 24 GiB" in summary_text(app)
+        await pilot.press("g")
+        await wait_for(pilot, lambda: isinstance(app.screen, PromptScreen), "the GPU prompt")
+        app.screen.query_one("#prompt-input", Input).value = "lots"
+        await pilot.press("enter")
+        assert isinstance(app.screen, PromptScreen)  # refused, says why
+        assert "a size in GiB" in str(app.screen.query_one("#prompt-error", Label).render())
+        app.screen.query_one("#prompt-input", Input).value = "94"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, MainScreen), "the main screen")
+        assert "GPU 94 GiB" in summary_text(app) and "fits 94 GiB" in summary_text(app)
+
+
+async def test_batch_and_image_size_typed_checked_and_snapped(yolov5s: Path) -> None:
+    calls: list[tuple[frozenset[str], TrainConfig]] = []
+    app = app_for(yolov5s, estimator=fake_estimator(calls))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("B")
+        await wait_for(pilot, lambda: isinstance(app.screen, PromptScreen), "the batch prompt")
+        app.screen.query_one("#prompt-input", Input).value = "0"
+        await pilot.press("enter")
+        assert "batch must be 1-" in str(app.screen.query_one("#prompt-error", Label).render())
+        app.screen.query_one("#prompt-input", Input).value = "24"
+        await pilot.press("enter")
+        await type_into_prompt(pilot, "i", "500")  # not a multiple of 32: train.py would use 512
+        await wait_until(pilot, lambda: calls and calls[-1][1].img == 512, "the estimate at 512")
+        assert calls[-1][1] == TrainConfig(batch=24, img=512, optimizer="SGD")
+        assert "batch 24 img 512" in summary_text(app)
+        assert any("500 → 512" in n.message for n in app._notifications)
 
 
 async def test_estimate_unavailable_is_shown_not_raised(yolov5s: Path) -> None:
@@ -629,7 +677,9 @@ async def test_launch_form_starts_from_the_main_screens_settings_and_keeps_edits
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
         screen = main(app)
-        await pilot.press("left_square_bracket", "i", "p", "b", "t")  # batch 8, img 960, Adam; backbone
+        await pilot.press("left_square_bracket", "p", "b")  # batch 8, Adam; backbone
+        await type_into_prompt(pilot, "i", "960")
+        await pilot.press("t")
         await wait_until(pilot, lambda: isinstance(app.screen, LaunchScreen), "the launch form")
 
         def form() -> tuple[str, ...]:

@@ -17,6 +17,7 @@ from tests.tui.tui_support import fake_estimator, make_hostile, wait_until
 from yolofreeze.core.checkpoint.reader import read_checkpoint
 from yolofreeze.core.plan.freeze import preset
 from yolofreeze.tui.app import YoloFreezeApp, make_app
+from yolofreeze.tui.deps import AppDeps
 from yolofreeze.tui.screens.error import ErrorScreen
 from yolofreeze.tui.screens.export import ExportScreen
 from yolofreeze.tui.screens.loading import LoadingScreen
@@ -25,7 +26,8 @@ from yolofreeze.tui.widgets.summary import PENDING_FREEZE, PlanSummary
 
 
 def app_for(path: Path | str) -> YoloFreezeApp:
-    return make_app(path, estimator=fake_estimator(), estimate_delay=0.01)
+    # no GPU visible, whatever the machine: the fit check says "assumed 24 GiB"
+    return make_app(path, AppDeps(gpu_memory=lambda: None), estimator=fake_estimator(), estimate_delay=0.01)
 
 
 async def settle(pilot: Pilot[Any]) -> None:
@@ -51,7 +53,7 @@ def summary_lines(app: YoloFreezeApp) -> str:
 def test_main_80x24_backbone_frozen(snap_compare: Any, yolov5s: Path) -> None:
     """yolov5s at 80x24 after `b`: the backbone rows read ■ frozen, the head □ train, the BACKBONE
     section is on the first row; the summary says 3.06M trainable (42.3%), --freeze 10 and
-    the traced peak against no freezing, which fits 24 GiB."""
+    the traced peak against no freezing, which fits the assumed 24 GiB (no GPU visible)."""
     app = app_for(yolov5s)
     seen: dict[str, Any] = {}
 
@@ -68,7 +70,7 @@ def test_main_80x24_backbone_frozen(snap_compare: Any, yolov5s: Path) -> None:
     assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
     assert seen["frozen"] == preset(read_checkpoint(yolov5s), "backbone").frozen
     assert "trainable 3.06M (42.3%)" in seen["summary"]
-    assert "--freeze 10" in seen["summary"] and "fits 24 GiB" in seen["summary"]
+    assert "--freeze 10" in seen["summary"] and "fits assumed 24 GiB" in seen["summary"]
 
 
 def test_main_160x48_mixed_layer_and_breakdown(snap_compare: Any, yolov5s: Path) -> None:

@@ -10,6 +10,7 @@ estimator, the debounce, the app's dependencies) come in through the constructor
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from functools import partial
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -36,6 +37,7 @@ from yolofreeze.core.plan.freeze import (
     yolov5_args,
 )
 from yolofreeze.core.plan.session import PlanSession
+from yolofreeze.core.training.options import check_batch, check_img, effective_img, model_image_step
 from yolofreeze.tui.deps import AppDeps
 from yolofreeze.tui.estimate_scheduler import EstimateScheduler, Estimator
 from yolofreeze.tui.format import human_bytes, human_count, safe_text
@@ -47,7 +49,7 @@ from yolofreeze.tui.screens.launch import LaunchDraft, LaunchScreen
 from yolofreeze.tui.screens.main_commands import PlanCommands
 from yolofreeze.tui.screens.prompt import PromptScreen
 from yolofreeze.tui.screens.runs import RunsScreen
-from yolofreeze.tui.settings import Settings
+from yolofreeze.tui.settings import Settings, gib_text, parse_gib
 from yolofreeze.tui.widgets.hostile_banner import HostileBanner
 from yolofreeze.tui.widgets.layer_tree import LayerTree
 from yolofreeze.tui.widgets.summary import PENDING_FREEZE, EstimateView, PlanFigures, PlanSummary
@@ -74,10 +76,11 @@ class MainScreen(Screen[None]):
         Binding("c", "copy", "Copy", show=False, tooltip="Copy the --freeze arguments (OSC 52)"),
         Binding("s", "save_plan", "Save", show=False, tooltip="Save the plan as a JSON plan file"),
         Binding("o", "load_plan", "Open plan", show=False, tooltip="Load a plan file (any export format)"),
-        Binding("g", "cycle_gpu", "GPU mem", show=False, tooltip="Cycle the GPU memory for the fit check"),
+        Binding("g", "set_gpu", "GPU mem", show=False, tooltip="Type the GPU memory for the fit check (GiB)"),
+        Binding("B", "set_batch", "Batch", show=False, tooltip="Type the training batch size"),
         Binding("right_square_bracket", "cycle_batch(2)", "Batch x2", show=False),
         Binding("left_square_bracket", "cycle_batch(0.5)", "Batch /2", show=False),
-        Binding("i", "cycle_img", "Image size", show=False, tooltip="Cycle the training image size"),
+        Binding("i", "set_img", "Image size", show=False, tooltip="Type the training image size"),
         Binding("p", "cycle_optimizer", "Optimizer", show=False, tooltip="Cycle SGD / Adam / AdamW"),
         Binding("t", "launch", "Train", show=False, tooltip="Launch training with this plan"),
         Binding("r", "runs", "Runs", show=False, tooltip="Recorded training runs"),
@@ -163,8 +166,16 @@ class MainScreen(Screen[None]):
         tree.cursor_line = 0
         for note in self.notes:
             self.notify(note, severity="warning", timeout=8)
-        # The first estimate imports torch; it waits until this screen has been drawn.
+        # The first estimate imports torch and NVML loads a library: both wait until this screen is drawn.
         self.call_after_refresh(self._ask_estimate)
+        self.call_after_refresh(
+            self.app.run_worker,
+            self._find_gpu,
+            thread=True,
+            group="gpu-size",
+            exit_on_error=False,
+            description="asking NVML for the GPU size",
+        )
 
     @property
     def layer_tree(self) -> LayerTree:
@@ -294,14 +305,71 @@ class MainScreen(Screen[None]):
         if traced:
             self._ask_estimate()
 
-    def action_cycle_gpu(self) -> None:
-        self._set_settings(self.settings.next_gpu())
+    def _find_gpu(self) -> None:
+        """NVML's answer for the GPU training would use (in a thread: NVML's first call loads a library)."""
+        total = self.deps.gpu_memory()
+        if total:
+            self.app.call_from_thread(self._found_gpu, total)
+
+    def _found_gpu(self, total: int) -> None:
+        if self.settings.gpu_source == "assumed":  # a size the user typed meanwhile wins
+            self._set_settings(self.settings.with_gpu(total / (1 << 30), "nvml"))
+
+    def action_set_gpu(self) -> None:
+        def check(text: str) -> str | None:
+            got = parse_gib(text)
+            return got if isinstance(got, str) else None
+
+        def apply(answer: str | None) -> None:
+            if answer is not None:
+                got = parse_gib(answer)
+                assert not isinstance(got, str)  # checked by the prompt
+                self._set_settings(self.settings.with_gpu(got, "typed"))
+
+        what = "assumed" if self.settings.gpu_assumed else "now"
+        self.app.push_screen(
+            PromptScreen(
+                f"GPU memory for the fit check, in GiB ({what} {gib_text(self.settings.gpu_gib)}):",
+                gib_text(self.settings.gpu_gib),
+                check=check,
+            ),
+            apply,
+        )
+
+    def action_set_batch(self) -> None:
+        def check(text: str) -> str | None:
+            if not text.strip().isdigit():
+                return "a whole number, please"
+            return check_batch(int(text))
+
+        def apply(answer: str | None) -> None:
+            if answer is not None:
+                self._set_settings(replace(self.settings, batch=int(answer)))
+
+        self.app.push_screen(PromptScreen("Training batch size:", str(self.settings.batch), check=check), apply)
+
+    def action_set_img(self) -> None:
+        step = model_image_step(self.info)
+
+        def check(text: str) -> str | None:
+            if not text.strip().isdigit():
+                return "a whole number of pixels, please"
+            return check_img(int(text), step)
+
+        def apply(answer: str | None) -> None:
+            if answer is None:
+                return
+            img = effective_img(int(answer), step)
+            self._set_settings(replace(self.settings, img=img))
+            if img != int(answer):
+                self.notify(f"Image size {int(answer)} → {img}: train.py trains at a multiple of {step}", timeout=5)
+
+        self.app.push_screen(
+            PromptScreen(f"Training image size (a multiple of {step}):", str(self.settings.img), check=check), apply
+        )
 
     def action_cycle_batch(self, factor: float = 2) -> None:
         self._set_settings(self.settings.scaled_batch(factor))
-
-    def action_cycle_img(self) -> None:
-        self._set_settings(self.settings.next_img())
 
     def action_cycle_optimizer(self) -> None:
         self._set_settings(self.settings.next_optimizer())

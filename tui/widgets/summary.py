@@ -18,7 +18,7 @@ from textual.widget import Widget
 from yolofreeze.core.memory.analytic import StateBytes
 from yolofreeze.core.plan.freeze import Export, PlanCounts
 from yolofreeze.tui.format import human_bytes, human_count, safe_text
-from yolofreeze.tui.settings import Settings
+from yolofreeze.tui.settings import Settings, gib_text
 
 if TYPE_CHECKING:
     from yolofreeze.core.memory.estimator import MemoryBreakdown, MemoryEstimate
@@ -131,14 +131,18 @@ class PlanSummary(Widget):
         s = self.figures.settings
         t = Text(no_wrap=True, overflow="ellipsis")
         t.append("batch ", "dim")
-        t.append_text(_link(str(s.batch), "screen.cycle_batch"))
+        t.append_text(_link(str(s.batch), "screen.set_batch"))
         t.append(" img ", "dim")
-        t.append_text(_link(str(s.img), "screen.cycle_img"))
+        t.append_text(_link(str(s.img), "screen.set_img"))
         t.append(" ", "dim")
         t.append_text(_link(s.optimizer, "screen.cycle_optimizer"))
         t.append(" GPU ", "dim")
-        t.append_text(_link(f"{s.gpu_gib} GiB", "screen.cycle_gpu"))
+        t.append_text(_link(self.gpu_text(), "screen.set_gpu"))
         return t
+
+    def gpu_text(self) -> str:
+        s = self.figures.settings
+        return f"assumed {gib_text(s.gpu_gib)} GiB" if s.gpu_assumed else f"{gib_text(s.gpu_gib)} GiB"
 
     def peak_line(self) -> Text:
         """The traced figure against no freezing, and whether it fits the chosen GPU."""
@@ -150,11 +154,13 @@ class PlanSummary(Widget):
             stale = v.state == "estimating"
             num = "dim" if stale else "bold"
             t.append_text(_pair(e.plan.nvidia_smi, e.baseline.nvidia_smi, num))
-            gpu = self.figures.settings.gpu_gib << 30
-            if e.plan.nvidia_smi <= gpu:
-                t.append(f"  ✓ fits {self.figures.settings.gpu_gib} GiB", "bold green")
+            s = self.figures.settings
+            # stale: greyed, so no red verdict of the old batch sits next to a new one
+            if e.plan.nvidia_smi <= s.gpu_bytes:
+                ok = "yellow" if s.gpu_assumed else "bold green"  # "fits" a size nobody measured
+                t.append(f"  ✓ fits {self.gpu_text()}", "dim" if stale else ok)
             else:
-                t.append(f"  ✗ DOES NOT FIT {self.figures.settings.gpu_gib} GiB", "bold red")
+                t.append(f"  ✗ DOES NOT FIT {self.gpu_text()}", "dim" if stale else "bold red")
             if stale:
                 t.append("  estimating…", "italic yellow")
         elif v.state == "unavailable":
@@ -223,16 +229,17 @@ class PlanSummary(Widget):
         ]
         e = self.estimate_view.estimate
         if e is not None:
-            parts.append(self._breakdown(e.plan, e.baseline))
+            parts.append(self._breakdown(e.plan, e.baseline, stale=self.estimate_view.state == "estimating"))
         return Group(*parts)
 
-    def _breakdown(self, plan: MemoryBreakdown, base: MemoryBreakdown) -> Table:
-        table = Table(box=None, padding=(0, 1), show_edge=False, header_style="dim")
+    def _breakdown(self, plan: MemoryBreakdown, base: MemoryBreakdown, *, stale: bool = False) -> Table:
+        table = Table(box=None, padding=(0, 1), show_edge=False, header_style="dim", style="dim" if stale else "")
         table.add_column("")
         table.add_column("plan", justify="right")
         table.add_column("none", justify="right")
         for f in fields(plan):
             a, b = getattr(plan, f.name), getattr(base, f.name)
             bold = f.name in ("peak_reserved", "nvidia_smi")
-            table.add_row(f.name.replace("_", " "), Text(human_bytes(a), "bold" if bold else ""), human_bytes(b))
+            style = "dim" if stale else "bold" if bold else ""
+            table.add_row(f.name.replace("_", " "), Text(human_bytes(a), style), human_bytes(b))
         return table
