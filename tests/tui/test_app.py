@@ -607,6 +607,28 @@ async def test_save_and_quit_writes_the_plan_then_quits(
     assert json.loads((tmp_path / "yolov5s.freeze.json").read_text())["yolov5"] == "--freeze 10"
 
 
+async def test_help_has_the_legend_other_screens_keys_and_end_reaches_the_bottom(yolov5s: Path) -> None:
+    app = app_for(yolov5s)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("question_mark")
+        help_ = app.screen
+        assert isinstance(help_, HelpScreen)
+        legend = {keys: what for section, keys, what in help_.rows if section == "Legend"}
+        assert {"■ frozen", "□ trainable", "◧ mixed N%", "·", "← -1,6"} <= set(legend)
+        assert "N% of its parameters" in legend["◧ mixed N%"]
+        sections = {section for section, _, _ in help_.rows}
+        assert {"Export dialog (e)", "Launch form (t)", "Runs list (r)", "Monitor (a run, enter)"} <= sections
+        assert ("Export dialog (e)", "ctrl+s", "Write file") in help_.rows
+        scroll = help_.query_one("#help-scroll")
+        assert scroll.max_scroll_y > 0  # more than a screenful at 80x24
+        await pilot.press("end")
+        await wait_for(pilot, lambda: scroll.scroll_y == scroll.max_scroll_y, "the bottom of the help")
+        table = help_.query_one("#help-table")
+        # the table's last row is inside the visible part of the scroll, not cut by the dialog
+        assert scroll.scroll_y + scroll.scrollable_content_region.height >= table.outer_size.height
+
+
 async def test_help_lists_every_binding(yolov5s: Path) -> None:
     app = app_for(yolov5s)
     async with app.run_test(size=(80, 24)) as pilot:

@@ -157,3 +157,43 @@ def test_hostile_screen(snap_compare: Any, yolov5n: Path, tmp_path: Path) -> Non
     assert seen["suspicious"] == ("os.system",)
     assert "trainable 1.87M (100.0%)" in seen["summary"]
     assert "not run for a hostile file" in seen["summary"]
+
+
+def test_help_80x24_scrolled_to_the_end(snap_compare: Any, yolov5s: Path) -> None:
+    """`?` then End at 80x24: the dialog shows the last rows, the monitor's keys (its "Back (training
+    keeps running)" row at the bottom); the legend (■ □ ◧ · ←) is above, scrolled out."""
+    app = app_for(yolov5s)
+    seen: dict[str, Any] = {}
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await settle(pilot)
+        await pilot.press("question_mark")
+        await settle(pilot)
+        await pilot.press("end")
+        scroll = pilot.app.screen.query_one("#help-scroll")
+        await wait_until(pilot, lambda: scroll.scroll_y == scroll.max_scroll_y > 0, "the bottom")
+        seen["last"] = pilot.app.screen.rows[-1]  # type: ignore[attr-defined]
+
+    assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
+    assert seen["last"][0] == "Monitor (a run, enter)"
+
+
+def test_main_120x40_typed_gpu_size(snap_compare: Any, yolov5s: Path) -> None:
+    """yolov5s at 120x40, backbone frozen, GPU size typed as 80: the summary reads "GPU 80 GiB"
+    and "fits 80 GiB" in green, with no "assumed"."""
+    app = app_for(yolov5s)
+    seen: dict[str, Any] = {}
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await settle(pilot)
+        await pilot.press("b", "g")
+        await settle(pilot)
+        pilot.app.screen.query_one("#prompt-input").value = "80"  # type: ignore[attr-defined]
+        await pilot.press("enter")
+        await settle(pilot)
+        pilot.app.clear_notifications()
+        await pilot.pause()
+        seen["summary"] = summary_lines(app)
+
+    assert snap_compare(app, terminal_size=(120, 40), run_before=run_before)
+    assert "fits 80 GiB" in seen["summary"] and "assumed" not in seen["summary"]

@@ -44,7 +44,7 @@ from yolofreeze.tui.format import human_bytes, human_count, safe_text
 from yolofreeze.tui.messages import EstimateReady, EstimateUnavailable
 from yolofreeze.tui.screens.confirm import QuitScreen
 from yolofreeze.tui.screens.export import ExportChoice, ExportScreen
-from yolofreeze.tui.screens.help import HelpScreen, binding_rows
+from yolofreeze.tui.screens.help import HelpScreen, binding_rows, screen_rows
 from yolofreeze.tui.screens.launch import LaunchDraft, LaunchScreen
 from yolofreeze.tui.screens.main_commands import PlanCommands
 from yolofreeze.tui.screens.prompt import PromptScreen
@@ -496,7 +496,15 @@ class MainScreen(Screen[None]):
     # -- other screens -----------------------------------------------------------------------
 
     def action_help(self) -> None:
-        self.app.push_screen(HelpScreen(binding_rows(self.active_bindings)))
+        from yolofreeze.tui.screens.monitor import MonitorScreen  # loaded on demand: not on the first frame
+
+        others = [
+            *screen_rows("Export dialog (e)", ExportScreen.BINDINGS),
+            *screen_rows("Launch form (t)", LaunchScreen.BINDINGS),
+            *screen_rows("Runs list (r)", RunsScreen.BINDINGS),
+            *screen_rows("Monitor (a run, enter)", MonitorScreen.BINDINGS),
+        ]
+        self.app.push_screen(HelpScreen(binding_rows(self.active_bindings), others))
 
     def action_launch(self) -> None:
         if self.info.hostile:
