@@ -25,7 +25,7 @@ LEGEND = [
     ("◧ mixed N%", "Part of this row is frozen: N% of its parameters (by count, not tensors)"),
     ("·", "A layer without parameters (Upsample, Concat): neither frozen nor trainable"),
     ("← -1,6", "The layers this one takes its input from (the YAML's 'from')"),
-    ("×3", "The module repeats its block that many times"),
+    ("×3", "The module repeats its block that many times"),  # noqa: RUF001  (the sign the tree draws)
     ("estimating…", "The figures are greyed: they are for the previous settings until the new estimate"),
     ("assumed 24 GiB", "No GPU visible: the fit check uses a size nobody measured (g types another)"),
 ]
