@@ -270,16 +270,31 @@ def _first_n(plan: FreezePlan, layers: list[int]) -> int | None:
     return n if with_params == layers else None
 
 
+def _partial_layers(plan: FreezePlan) -> str:
+    """Which layers are frozen in part, the ones that keep the plan from being ``--freeze`` numbers."""
+    under = plan.info.subtree_parameters
+    partial = []
+    for layer in plan.info.layers:
+        names = under.get(layer.prefix[:-1], ())
+        n = sum(1 for x in names if x in plan.frozen)
+        if 0 < n < len(names):
+            partial.append((layer.index, n, len(names)))
+    if not partial:  # frozen names outside every layer
+        return f"this plan freezes parameters outside the layers ({', '.join(plan.ordered_frozen[:2])} …)"
+    shown = ", ".join(f"{i} ({n}/{of} tensors)" for i, n, of in partial[:3])
+    more = f" and {len(partial) - 3} more" if len(partial) > 3 else ""
+    return f"layer{'s' if len(partial) > 1 else ''} {shown}{more} {'are' if len(partial) > 1 else 'is'} frozen in part"
+
+
 def yolov5_args(plan: FreezePlan) -> Export:
     """train.py ``--freeze`` arguments, when the plan is whole layers."""
     layers = whole_layers(plan)
     if layers is None:
-        parts = ", ".join(compress(plan)[:3])
         return Export(
             "yolov5",
             "",
             False,
-            f"--freeze takes whole layers only; this plan freezes parts of layers ({parts} …). "
+            f"--freeze takes whole layers only; {_partial_layers(plan)}. "
             f"Formats that carry it: {', '.join(carriers(plan))}",
         )
     if not layers:
