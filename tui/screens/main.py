@@ -52,7 +52,7 @@ from yolofreeze.tui.screens.runs import RunsScreen
 from yolofreeze.tui.settings import Settings, gib_text, parse_gib
 from yolofreeze.tui.widgets.hostile_banner import HostileBanner
 from yolofreeze.tui.widgets.layer_tree import LayerTree
-from yolofreeze.tui.widgets.summary import PENDING_FREEZE, EstimateView, PlanFigures, PlanSummary
+from yolofreeze.tui.widgets.summary import PENDING_FREEZE, WIDE, EstimateView, PlanFigures, PlanSummary
 
 if TYPE_CHECKING:
     from textual.notifications import SeverityLevel
@@ -136,14 +136,26 @@ class MainScreen(Screen[None]):
 
     # -- layout ------------------------------------------------------------------------------
 
+    def title_text(self, width: int) -> str:
+        """The title line with as many facts as ``width`` holds; the least needed go first."""
+        info = self.info
+        parts = [
+            f" {os.path.basename(info.path)} ",
+            info.model_class.rsplit(".", 1)[-1] or info.kind,
+            f"{human_count(info.total_params)} params",
+            f"{len(info.parameters)} tensors",
+            f"{len(info.layers)} layers",
+            human_bytes(info.file_size),
+        ]
+        for drop in ((), (3,), (3, 4), (1, 3, 4)):
+            title = " · ".join(p for i, p in enumerate(parts) if i not in drop).replace(" · ", " ", 1)
+            if len(title) <= width:
+                return safe_text(title)
+        return safe_text(parts[0])  # a long file name: the Static cuts it
+
     def compose(self) -> ComposeResult:
         info = self.info
-        title = (
-            f" {os.path.basename(info.path)}  {info.model_class.rsplit('.', 1)[-1] or info.kind}"
-            f" · {human_count(info.total_params)} params · {len(info.parameters)} tensors"
-            f" · {len(info.layers)} layers · {human_bytes(info.file_size)}"
-        )
-        yield Static(safe_text(title), id="title-bar", markup=False)
+        yield Static(self.title_text(self.app.size.width), id="title-bar", markup=False)
         if info.hostile:
             yield HostileBanner(
                 info.suspicious, yaml_problems=tuple(pr.describe() for pr in info.yaml_problems), id="hostile-banner"
@@ -164,6 +176,7 @@ class MainScreen(Screen[None]):
         tree = self.query_one(LayerTree)
         tree.focus()
         tree.cursor_line = 0
+        self._size_panes()
         for note in self.notes:
             self.notify(note, severity="warning", timeout=8)
         # The first estimate imports torch and NVML loads a library: both wait until this screen is drawn.
@@ -176,6 +189,21 @@ class MainScreen(Screen[None]):
             exit_on_error=False,
             description="asking NVML for the GPU size",
         )
+
+    def on_resize(self) -> None:
+        self.query_one("#title-bar", Static).update(self.title_text(self.size.width))
+        self._size_panes()
+
+    def _size_panes(self) -> None:
+        """Side by side, the tree takes the width its rows need (no name cut at 120 columns) and the
+        summary the rest, never less than it needs for its full breakdown."""
+        panel = self.query_one("#tree-panel")
+        if not self.has_class("-wide"):
+            panel.styles.width = "1fr"
+            return
+        summary_min, summary_max = WIDE + 4, 72  # with its padding and border; wider stays empty
+        wanted = max(self.layer_tree.wanted_width() + 3, self.size.width - summary_max)  # + border, scrollbar
+        panel.styles.width = max(40, min(wanted, self.size.width - summary_min))
 
     @property
     def layer_tree(self) -> LayerTree:

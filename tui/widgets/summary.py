@@ -102,9 +102,9 @@ class PlanSummary(Widget):
         t.append(f"  of {human_count(c.total_params)} · {c.frozen_tensors}/{c.total_tensors} tensors", "dim")
         return t
 
-    def freeze_line(self) -> Text:
+    def freeze_line(self, compact: bool = False) -> Text:
         f = self.figures.freeze
-        t = Text(no_wrap=False)
+        t = Text(no_wrap=compact, overflow="ellipsis")
         t.append("yolov5 ", "dim")
         if f is PENDING_FREEZE:
             t.append("…", "dim")
@@ -116,7 +116,9 @@ class PlanSummary(Widget):
                 t.append(f"  ({safe_text(f.note)})", "dim")
         else:
             t.append("no --freeze: ", "bold yellow")
-            t.append(safe_text(f.note))
+            # one line under the tree: what is in the way first (the layer frozen in part)
+            note = f.note.removeprefix("--freeze takes whole layers only; ") if compact else f.note
+            t.append(safe_text(note))
         return t
 
     def state_line(self, name: str, pair: tuple[StateBytes, StateBytes]) -> Text:
@@ -187,7 +189,13 @@ class PlanSummary(Widget):
                 overflow="ellipsis",
             ),
             self.peak_line(),
-            Text.assemble(self.settings_text(), ("  │  ", "dim"), self.freeze_line()),
+            Text.assemble(
+                self.settings_text(),
+                ("  │  ", "dim"),
+                self.freeze_line(compact=True),
+                no_wrap=True,
+                overflow="ellipsis",
+            ),
         )
 
     def _wide(self) -> RenderableType:
