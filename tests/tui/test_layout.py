@@ -110,3 +110,28 @@ async def test_stale_figures_are_greyed_while_estimating(yolov5s: Path) -> None:
         assert "estimating…" in stale.plain and "fits assumed 24 GiB" in stale.plain
         verdict = next(s for s in stale.spans if "fits" in stale.plain[s.start : s.end])
         assert str(verdict.style) == "dim"
+
+
+async def test_largest_batch_that_fits_follows_the_gpu_size(yolov5s: Path) -> None:
+    import re
+
+    app = app_for(yolov5s)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await ready(pilot)
+        summary = screen.query_one(PlanSummary)
+        await wait_for(pilot, lambda: "max batch" in summary.peak_line().plain, "the largest batch")
+
+        def most() -> int:
+            m = re.search(r"max batch (\d+)", summary.peak_line().plain)
+            assert m, summary.peak_line().plain
+            return int(m.group(1))
+
+        at_24 = most()
+        assert at_24 > screen.settings.batch  # the fake's batch-16 peak is far below 24 GiB
+        screen._set_settings(screen.settings.with_gpu(8, "typed"))
+        view = lambda: screen.estimate_view  # noqa: E731
+        await wait_until(pilot, lambda: view().state == "ready" and view().max_batch is not None, "the new batch")
+        assert 0 < most() < at_24
+        screen._set_settings(screen.settings.with_gpu(0.1, "typed"))
+        await wait_until(pilot, lambda: screen.estimate_view.max_batch == 0, "no batch fits")
+        assert "not even batch 1 fits" in summary.peak_line().plain

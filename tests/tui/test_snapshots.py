@@ -31,14 +31,16 @@ def app_for(path: Path | str) -> YoloFreezeApp:
 
 
 async def settle(pilot: Pilot[Any]) -> None:
-    """Until the screen is at rest: the main screen with its --freeze line and estimate answered,
+    """Until the screen is at rest: the main screen with its --freeze line, estimate and largest batch answered,
     or any other screen than the blank and the loading one; then its workers done, redrawn."""
 
     def at_rest() -> bool:
         screen = pilot.app.screen
         if isinstance(screen, MainScreen):
             summary = screen.query(PlanSummary)
-            answered = screen.estimate_view.state in ("ready", "unavailable")
+            view = screen.estimate_view
+            # ready with its largest batch (the fake answers both), or unavailable
+            answered = (view.state == "ready" and view.max_batch is not None) or view.state == "unavailable"
             return answered and bool(summary) and summary.first().figures.freeze is not PENDING_FREEZE
         return type(screen) is not Screen and not isinstance(screen, LoadingScreen)
 
@@ -180,7 +182,8 @@ def test_help_80x24_scrolled_to_the_end(snap_compare: Any, yolov5s: Path) -> Non
 
 def test_main_120x40_typed_gpu_size(snap_compare: Any, yolov5s: Path) -> None:
     """yolov5s at 120x40, backbone frozen, GPU size typed as 80: the summary reads "GPU 80 GiB"
-    and "fits 80 GiB" in green, with no "assumed"."""
+    and "fits 80 GiB" in green, with no "assumed", and below it "largest batch that fits: N" (the
+    fake estimator's figure); every tree name whole ("BACKBONE layers 0-9", "Detect ←17,20,23")."""
     app = app_for(yolov5s)
     seen: dict[str, Any] = {}
 
@@ -194,6 +197,8 @@ def test_main_120x40_typed_gpu_size(snap_compare: Any, yolov5s: Path) -> None:
         pilot.app.clear_notifications()
         await pilot.pause()
         seen["summary"] = summary_lines(app)
+        seen["max_batch"] = pilot.app.screen.estimate_view.max_batch  # type: ignore[attr-defined]
 
     assert snap_compare(app, terminal_size=(120, 40), run_before=run_before)
     assert "fits 80 GiB" in seen["summary"] and "assumed" not in seen["summary"]
+    assert seen["max_batch"] and seen["max_batch"] > 16

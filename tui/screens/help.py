@@ -34,7 +34,7 @@ LEGEND = [
 EXTRA = [
     ("up/down, j/k", "Move the cursor"),
     ("mouse", "Click a row to select and expand it; click its ■/□ symbol to toggle it"),
-    ("mouse", "Click a setting in the summary (batch, img, optimizer, GPU) to cycle it"),
+    ("mouse", "Click a setting in the summary: batch, img and GPU ask for a value, the optimizer cycles"),
 ]
 KEY_NAMES = {
     "question_mark": "?",

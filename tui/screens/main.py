@@ -41,7 +41,7 @@ from yolofreeze.core.training.options import check_batch, check_img, effective_i
 from yolofreeze.tui.deps import AppDeps
 from yolofreeze.tui.estimate_scheduler import EstimateScheduler, Estimator
 from yolofreeze.tui.format import human_bytes, human_count, safe_text
-from yolofreeze.tui.messages import EstimateReady, EstimateUnavailable
+from yolofreeze.tui.messages import EstimateReady, EstimateUnavailable, MaxBatchReady
 from yolofreeze.tui.screens.confirm import QuitScreen
 from yolofreeze.tui.screens.export import ExportChoice, ExportScreen
 from yolofreeze.tui.screens.help import HelpScreen, binding_rows, screen_rows
@@ -328,6 +328,8 @@ class MainScreen(Screen[None]):
 
     def _set_settings(self, settings: Settings) -> None:
         traced = settings.traced_part() != self.settings.traced_part()
+        # a new GPU size needs no new trace, but a new largest batch (replays of the cached trace)
+        traced = traced or (settings.gpu_bytes != self.settings.gpu_bytes and self.estimates.max_batch is not None)
         self.settings = settings
         self.summary.show(self.figures(self.plan, freeze=self.summary.figures.freeze))
         if traced:
@@ -411,9 +413,11 @@ class MainScreen(Screen[None]):
             # an estimate builds the model: yolov5 would unpickle or eval() what the banner names
             self._show_estimate(EstimateView("unavailable", None, "not run for a hostile file (see the banner)"))
             return
-        self._show_estimate(EstimateView("estimating", self.estimate_view.estimate))
+        last = self.estimate_view
+        self._show_estimate(EstimateView("estimating", last.estimate, max_batch=last.max_batch))
         s = self.settings
-        self.estimates.request(self.plan.frozen, TrainConfig(batch=s.batch, img=s.img, optimizer=s.optimizer))
+        config = TrainConfig(batch=s.batch, img=s.img, optimizer=s.optimizer)
+        self.estimates.request(self.plan.frozen, config, gpu_bytes=s.gpu_bytes)
 
     def on_screen_resume(self) -> None:
         # One estimate runs at a time: one the launch form asked for may have cancelled this
@@ -429,6 +433,11 @@ class MainScreen(Screen[None]):
     def _estimate_ready(self, message: EstimateReady) -> None:
         if self.estimates.is_current(message.generation):  # else a newer estimate is on its way
             self._show_estimate(EstimateView("ready", message.estimate, seconds=message.seconds))
+
+    @on(MaxBatchReady)
+    def _max_batch_ready(self, message: MaxBatchReady) -> None:
+        if self.estimates.is_current(message.generation) and message.gpu_bytes == self.settings.gpu_bytes:
+            self._show_estimate(replace(self.estimate_view, max_batch=message.max_batch))
 
     @on(EstimateUnavailable)
     def _estimate_unavailable(self, message: EstimateUnavailable) -> None:

@@ -44,6 +44,7 @@ class EstimateView:
     estimate: MemoryEstimate | None = None
     reason: str = ""
     seconds: float = 0.0
+    max_batch: int | None = None  # the largest batch that fits the GPU size; None: not (yet) known
 
 
 def _pct(x: float) -> str:
@@ -146,7 +147,14 @@ class PlanSummary(Widget):
         s = self.figures.settings
         return f"assumed {gib_text(s.gpu_gib)} GiB" if s.gpu_assumed else f"{gib_text(s.gpu_gib)} GiB"
 
-    def peak_line(self) -> Text:
+    def max_batch_text(self) -> str:
+        """The largest batch that fits the GPU size, or "" while unknown."""
+        most = self.estimate_view.max_batch
+        if most is None:
+            return ""
+        return f"max batch {most}" if most else "not even batch 1 fits"
+
+    def peak_line(self, with_max: bool = True) -> Text:
         """The traced figure against no freezing, and whether it fits the chosen GPU."""
         v = self.estimate_view
         t = Text(no_wrap=True, overflow="ellipsis")
@@ -163,6 +171,8 @@ class PlanSummary(Widget):
                 t.append(f"  ✓ fits {self.gpu_text()}", "dim" if stale else ok)
             else:
                 t.append(f"  ✗ DOES NOT FIT {self.gpu_text()}", "dim" if stale else "bold red")
+            if with_max and self.max_batch_text():
+                t.append(f" · {self.max_batch_text()}", "dim" if stale else "bold")
             if stale:
                 t.append("  estimating…", "italic yellow")
         elif v.state == "unavailable":
@@ -233,8 +243,12 @@ class PlanSummary(Widget):
             Text(""),
             Text("TRAINING PEAK (traced, per GPU)", "bold"),
             self.settings_text(),
-            self.peak_line(),
+            self.peak_line(with_max=False),
         ]
+        most = self.estimate_view.max_batch
+        if most is not None:  # its own line: beside the verdict it is cut at 120 columns
+            line = f"largest batch that fits: {most}" if most else "batch 1 does not fit"
+            parts.append(Text(line, "dim" if self.estimate_view.state == "estimating" else "bold"))
         e = self.estimate_view.estimate
         if e is not None:
             parts.append(self._breakdown(e.plan, e.baseline, stale=self.estimate_view.state == "estimating"))
