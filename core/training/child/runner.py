@@ -1,4 +1,4 @@
-"""The code that runs inside the training processes
+"""The code that runs inside the training processes 
 (``python -m yolofreeze.core.training.child.runner supervise|train RUN_DIR``).
 
 ``supervise``: the detached session leader. It waits for the launcher's go (sent once run.json
