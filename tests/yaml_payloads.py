@@ -130,12 +130,8 @@ def payload_yaml(base: dict[str, Any], name: str, marker: Path) -> dict[str, Any
 def write_payload_files(real: Path, outdir: Path) -> dict[str, Path]:
     """Write every payload checkpoint under ``outdir`` (one subprocess: it imports torch and yolov5)."""
     outdir.mkdir(parents=True, exist_ok=True)
-    subprocess.run(
-        [sys.executable, __file__, str(real), str(outdir)],
-        check=True,
-        stdout=subprocess.DEVNULL,
-        cwd=Path(__file__).resolve().parents[1],
-    )
+    subprocess.run([sys.executable, __file__, str(real), str(outdir)], check=True, stdout=subprocess.DEVNULL,
+                   cwd=Path(__file__).resolve().parents[1])
     return {name: outdir / f"yaml-{name}.pt" for name in ALL}
 
 
