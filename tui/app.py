@@ -24,7 +24,7 @@ from yolofreeze.tui.deps import AppDeps
 from yolofreeze.tui.estimate_process import ProcessEstimator
 from yolofreeze.tui.estimate_scheduler import Estimator
 from yolofreeze.tui.messages import CheckpointFailed, CheckpointLoaded
-from yolofreeze.tui.screens.confirm import ConfirmScreen
+from yolofreeze.tui.screens.confirm import QuitScreen
 from yolofreeze.tui.screens.error import ErrorScreen
 from yolofreeze.tui.screens.loading import LoadingScreen
 from yolofreeze.tui.screens.main import MainScreen
@@ -91,7 +91,7 @@ class YoloFreezeApp(App[int]):
             self.exit(0)
             return
         main.action_quit_app()
-        self._quit_asked = self.screen if isinstance(self.screen, ConfirmScreen) else None
+        self._quit_asked = self.screen if isinstance(self.screen, QuitScreen) else None
 
     def on_mount(self) -> None:
         if self.path is None:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from yolofreeze.core.checkpoint.reader import ModelInfo, read_checkpoint
+from yolofreeze.core.monitoring.nvml import gpu_total_memory
 
 
 @dataclass
@@ -24,3 +25,6 @@ class AppDeps:
     gpu_sampler_factory: Callable[[], Any] | None = None
     # Starts training processes (yolofreeze.core.training.launch); None means the real launcher.
     launcher: Any = None
+    # Bytes of the GPU training would use (NVML), None when none is visible; asked once, after the
+    # first frame. Tests pass a fixed answer.
+    gpu_memory: Callable[[], int | None] = gpu_total_memory

@@ -75,6 +75,17 @@ def _estimate_in_child(path: str, frozen: frozenset[str], config: TrainConfig, m
     return estimate_memory(info, frozen, config, cancelled=lambda: _generation.value != mine)
 
 
+def _max_batch_in_child(path: str, frozen: frozenset[str], config: TrainConfig, gpu_bytes: int, mine: int) -> int:
+    """The largest batch that fits ``gpu_bytes``: replays of the trace the estimate just cached."""
+    from yolofreeze.core.checkpoint.reader import read_checkpoint
+    from yolofreeze.core.memory.estimator import max_batch
+
+    info = _infos.get(path)
+    if info is None:
+        info = _infos[path] = read_checkpoint(path)
+    return max_batch(info, frozen, config, gpu_bytes, cancelled=lambda: _generation.value != mine)
+
+
 class ProcessEstimator:
     """Callable with the estimator's signature; blocks its (worker) thread, not the GIL."""
 
@@ -94,13 +105,30 @@ class ProcessEstimator:
     def __call__(
         self, info: ModelInfo, frozen: frozenset[str], config: TrainConfig, cancelled: Callable[[], bool]
     ) -> MemoryEstimate:
+        result: MemoryEstimate = self._in_child(_estimate_in_child, cancelled, info.path, frozen, config)
+        return result
+
+    def max_batch(
+        self,
+        info: ModelInfo,
+        frozen: frozenset[str],
+        config: TrainConfig,
+        gpu_bytes: int,
+        cancelled: Callable[[], bool],
+    ) -> int:
+        """The second request type: the largest batch for ``gpu_bytes`` (0 when batch 1 does not fit)."""
+        result: int = self._in_child(_max_batch_in_child, cancelled, info.path, frozen, config, gpu_bytes)
+        return result
+
+    def _in_child(self, fn: Callable[..., Any], cancelled: Callable[[], bool], *args: Any) -> Any:
+        """Run ``fn(*args, generation)`` in the child; a newer request (of either type) cancels it."""
         from yolofreeze.core.memory.estimator import EstimateCancelled
 
         with self._lock:
             with self._generation.get_lock():
                 self._generation.value += 1
                 mine = self._generation.value
-            future = self._get_pool().submit(_estimate_in_child, info.path, frozen, config, mine)
+            future = self._get_pool().submit(fn, *args, mine)
         while True:
             try:
                 return future.result(timeout=0.05)

@@ -19,7 +19,7 @@ from textual.worker import Worker, WorkerState, get_current_worker
 
 from yolofreeze.core.errors import YoloFreezeError
 from yolofreeze.core.memory.estimator import EstimateCancelled, TrainConfig
-from yolofreeze.tui.messages import EstimateReady, EstimateUnavailable
+from yolofreeze.tui.messages import EstimateReady, EstimateUnavailable, MaxBatchReady
 
 if TYPE_CHECKING:
     from textual.timer import Timer
@@ -29,6 +29,8 @@ if TYPE_CHECKING:
     from yolofreeze.core.memory.estimator import MemoryEstimate
 
 Estimator = Callable[["ModelInfo", frozenset[str], TrainConfig, Callable[[], bool]], "MemoryEstimate"]
+# An estimator may also answer "the largest batch that fits N bytes" as ``estimator.max_batch``.
+MaxBatch = Callable[["ModelInfo", frozenset[str], TrainConfig, int, Callable[[], bool]], int]
 
 
 class EstimateScheduler:
@@ -38,6 +40,7 @@ class EstimateScheduler:
         self.owner = owner
         self.info = info
         self.estimator = estimator
+        self.max_batch: MaxBatch | None = getattr(estimator, "max_batch", None)
         self.delay = delay  # seconds of debounce; negative: estimates are switched off
         self.generation = 0
         self._started = 0  # the newest generation whose worker has started
@@ -58,21 +61,23 @@ class EstimateScheduler:
             return True
         return self._worker is not None and self._worker.state in (WorkerState.PENDING, WorkerState.RUNNING)
 
-    def request(self, frozen: frozenset[str], config: TrainConfig) -> int:
-        """Estimate ``frozen`` under ``config`` after the debounce; every earlier answer is stale."""
+    def request(self, frozen: frozenset[str], config: TrainConfig, gpu_bytes: int | None = None) -> int:
+        """Estimate ``frozen`` under ``config`` after the debounce; every earlier answer is stale.
+        With ``gpu_bytes`` (and an estimator that can), the largest batch that fits follows it."""
         self.generation += 1
         if self._timer is not None:
             self._timer.stop()
-        self._timer = self.owner.set_timer(max(self.delay, 0.01), partial(self._start, self.generation, frozen, config))
+        start = partial(self._start, self.generation, frozen, config, gpu_bytes)
+        self._timer = self.owner.set_timer(max(self.delay, 0.01), start)
         return self.generation
 
-    def _start(self, generation: int, frozen: frozenset[str], config: TrainConfig) -> None:
+    def _start(self, generation: int, frozen: frozenset[str], config: TrainConfig, gpu_bytes: int | None) -> None:
         if not self.is_current(generation):
             return
         self._started = generation
         # An app-level worker: the app's one Worker.StateChanged handler reports every failure.
         self._worker = self.owner.app.run_worker(
-            partial(self._run, generation, frozen, config),
+            partial(self._run, generation, frozen, config, gpu_bytes),
             thread=True,
             exclusive=True,
             group="estimate",
@@ -80,7 +85,7 @@ class EstimateScheduler:
             description="memory estimate",
         )
 
-    def _run(self, generation: int, frozen: frozenset[str], config: TrainConfig) -> None:
+    def _run(self, generation: int, frozen: frozenset[str], config: TrainConfig, gpu_bytes: int | None) -> None:
         worker = get_current_worker()
         started = time.perf_counter()
         try:
@@ -95,3 +100,10 @@ class EstimateScheduler:
             self.owner.post_message(EstimateUnavailable(generation, frozen, f"estimator error: {e!r}"))
             raise
         self.owner.post_message(EstimateReady(generation, frozen, config, result, time.perf_counter() - started))
+        if gpu_bytes is None or self.max_batch is None or worker.is_cancelled:
+            return
+        try:  # the trace is cached by now: only replays, a fraction of the estimate's time
+            most = self.max_batch(self.info, frozen, config, gpu_bytes, lambda: worker.is_cancelled)
+        except (EstimateCancelled, YoloFreezeError):
+            return  # the estimate above already said what there is to say
+        self.owner.post_message(MaxBatchReady(generation, gpu_bytes, most))

@@ -50,3 +50,12 @@ class EstimateUnavailable(Message):
     generation: int
     frozen: frozenset[str]
     reason: str
+
+
+@dataclass
+class MaxBatchReady(Message):
+    """The largest batch that fits ``gpu_bytes`` for request ``generation`` (0: not even batch 1)."""
+
+    generation: int
+    gpu_bytes: int
+    max_batch: int

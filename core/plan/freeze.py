@@ -301,16 +301,31 @@ def _first_n(plan: FreezePlan, layers: list[int]) -> int | None:
     return n if with_params == layers else None
 
 
+def _partial_layers(plan: FreezePlan) -> str:
+    """Which layers are frozen in part, the ones that keep the plan from being ``--freeze`` numbers."""
+    under = plan.info.subtree_parameters
+    partial = []
+    for layer in plan.info.layers:
+        names = under.get(layer.prefix[:-1], ())
+        n = sum(1 for x in names if x in plan.frozen)
+        if 0 < n < len(names):
+            partial.append((layer.index, n, len(names)))
+    if not partial:  # frozen names outside every layer
+        return f"this plan freezes parameters outside the layers ({', '.join(plan.ordered_frozen[:2])} …)"
+    shown = ", ".join(f"{i} ({n}/{of} tensors)" for i, n, of in partial[:3])
+    more = f" and {len(partial) - 3} more" if len(partial) > 3 else ""
+    return f"layer{'s' if len(partial) > 1 else ''} {shown}{more} {'are' if len(partial) > 1 else 'is'} frozen in part"
+
+
 def yolov5_args(plan: FreezePlan) -> Export:
     """train.py ``--freeze`` arguments, when the plan is whole layers."""
     layers = whole_layers(plan)
     if layers is None:
-        parts = ", ".join(compress(plan)[:3])
         return Export(
             "yolov5",
             "",
             False,
-            f"--freeze takes whole layers only; this plan freezes parts of layers ({parts} …). "
+            f"--freeze takes whole layers only; {_partial_layers(plan)}. "
             f"Formats that carry it: {', '.join(carriers(plan))}",
         )
     if not layers:
@@ -530,10 +545,64 @@ def _from_json(info: ModelInfo, text: str) -> tuple[FreezePlan, tuple[str, ...]]
         raise PlanError('plan file: "frozen" must be a list of parameter names')
     ck = doc.get("checkpoint") or {}
     made_for = ck.get("file") if isinstance(ck, dict) else None
+    n_params = ck.get("parameters") if isinstance(ck, dict) else None
+    other = bool(made_for and made_for != os.path.basename(info.path)) or (
+        isinstance(n_params, int) and n_params != len(info.parameters)
+    )
+    prefixes = doc.get("prefixes")
+    if other and isinstance(prefixes, list) and all(isinstance(x, str) and x for x in prefixes):
+        # Another model size (yolov5s -> yolov5m): its names differ (more C3 bottlenecks), its
+        # layers do not; the file's prefixes are the plan as the user made it.
+        return _by_prefixes(info, prefixes, str(made_for or "another checkpoint"))
     warnings: tuple[str, ...] = ()
     if made_for and made_for != os.path.basename(info.path):
         warnings = (f"plan was made for {_short(str(made_for), 120)}; applied by parameter name",)
     return _by_names(info, names), warnings
+
+
+def _by_prefixes(info: ModelInfo, prefixes: list[str], made_for: str) -> tuple[FreezePlan, tuple[str, ...]]:
+    """Apply a plan file's prefix list (train.py's substring rule) and say what matched."""
+    if len(prefixes) > MAX_PLAN_ENTRIES:
+        raise PlanError(f"plan file: more than {MAX_PLAN_ENTRIES:,} prefixes; not a plan for this model")
+    plan = plan_from_prefixes(info, prefixes)
+    unmatched = [x for x in prefixes if not matched_names(info, [x])]
+    if prefixes and len(unmatched) == len(prefixes):
+        raise PlanError(
+            f"plan made for {_short(made_for, 120)}: none of its {len(prefixes)} prefixes match this checkpoint "
+            f"(first: {_short(prefixes[0], 80)})"
+        )
+    how = "layer" if all(_LAYER_RX.fullmatch(x) for x in prefixes) else "prefix"
+    note = f"applied by {how}: {layer_ranges(prefixes) or 'nothing frozen'} (from {_short(made_for, 120)}); "
+    note += f"{len(unmatched)} {'name' if len(unmatched) == 1 else 'names'} unmatched"
+    if unmatched:
+        note += f" ({_short(', '.join(unmatched[:3]), 120)}{' …' if len(unmatched) > 3 else ''})"
+    return plan, (note,)
+
+
+def layer_ranges(prefixes: Sequence[str], most: int = 4) -> str:
+    """``model.0.``…``model.9.`` as ``model.0.-model.9.``; other prefixes as they are, the first few."""
+    parts: list[str] = []
+    run: list[int] = []
+
+    def flush() -> None:
+        if run:
+            a, b = run[0], run[-1]
+            parts.append(f"model.{a}." if a == b else f"model.{a}.-model.{b}.")
+            run.clear()
+
+    for x in prefixes:
+        m = _LAYER_RX.fullmatch(x)
+        if m and len(m.group(1)) <= _MAX_DIGITS:
+            k = int(m.group(1))
+            if run and k != run[-1] + 1:
+                flush()
+            run.append(k)
+        else:
+            flush()
+            parts.append(x)
+    flush()
+    shown = ", ".join(parts[:most])
+    return shown + (f" … ({len(parts) - most} more)" if len(parts) > most else "")
 
 
 def _plan_int(token: str) -> int:

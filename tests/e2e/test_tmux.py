@@ -132,9 +132,11 @@ def test_toggle_undo_and_help(pane: tuple[Pane, Path], yolov5s: Path) -> None:
     p.send("u")
     p.wait_for("trainable 7.24M (100.0%)")
     p.send("?")
-    p.wait_for("Freeze / unfreeze the row or range")
+    p.wait_for("Part of this row is frozen")  # the legend first, then every screen's keys
+    p.send("End")
+    p.wait_for("Back (training keeps running)")  # the monitor's keys, the last section
     p.send("Escape")  # alone: escape then q at once would reach the app as alt+q
-    p.wait_gone("Keys  (escape closes)")
+    p.wait_gone("Help  (escape closes")
     p.send("q")
     assert wait_status(p, status) == 0
 

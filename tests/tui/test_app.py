@@ -7,9 +7,11 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 from textual.command import CommandList, CommandPalette
+from textual.widgets import Button, Input, Label, RadioButton
 
 from tests.tui.tui_support import fake_estimator, make_hostile, settle, wait_for, wait_until
 from yolofreeze.core.checkpoint.reader import ModelInfo, read_checkpoint
@@ -17,7 +19,7 @@ from yolofreeze.core.memory.estimator import EstimateUnavailable, TrainConfig
 from yolofreeze.core.plan.freeze import export, preset
 from yolofreeze.tui.app import YoloFreezeApp, make_app
 from yolofreeze.tui.deps import AppDeps
-from yolofreeze.tui.screens.confirm import ConfirmScreen
+from yolofreeze.tui.screens.confirm import ConfirmScreen, QuitScreen
 from yolofreeze.tui.screens.error import ErrorScreen
 from yolofreeze.tui.screens.export import ExportScreen
 from yolofreeze.tui.screens.help import HelpScreen
@@ -35,6 +37,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def app_for(path: Path | str, **kw: object) -> YoloFreezeApp:
     kw.setdefault("estimator", fake_estimator())
+    kw.setdefault("deps", AppDeps(gpu_memory=lambda: None))  # no GPU visible, whatever the machine
     kw.setdefault("estimate_delay", 0.05)
     return make_app(path, **kw)  # type: ignore[arg-type]
 
@@ -309,16 +312,62 @@ async def test_estimate_debounced_latest_and_fits(yolov5s: Path) -> None:
         assert "estimating…" in summary_text(app)
         await wait_until(pilot, lambda: estimated(2), "the estimate after four edits")
         assert len(calls) == 2 and calls[-1][0] == main(app).plan.frozen
-        assert "fits 24 GiB" in summary_text(app) and "estimating" not in summary_text(app)
-        await pilot.press("right_square_bracket", "right_square_bracket", "i", "p")
+        assert "fits assumed 24 GiB" in summary_text(app) and "estimating" not in summary_text(app)
+        await pilot.press("right_square_bracket", "right_square_bracket", "p")
+        await type_into_prompt(pilot, "i", "960")
         await wait_until(pilot, lambda: estimated(3), "the estimate after the settings changed")
         assert calls[-1][1] == TrainConfig(batch=64, img=960, optimizer="Adam")
         assert "batch 64 img 960 Adam" in summary_text(app)
-        for _ in range(7):  # GPU memory cycles; 8 GiB is too small for the fake's batch-64 peak
-            await pilot.press("g")
-            if "DOES NOT FIT" in summary_text(app):
-                break
+        await type_into_prompt(pilot, "g", "8")  # too small for the fake's batch-64 peak
         assert "DOES NOT FIT 8 GiB" in summary_text(app)
+
+
+async def type_into_prompt(pilot: Any, key: str, text: str) -> None:
+    await pilot.press(key)
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, PromptScreen), f"the prompt of {key}")
+    pilot.app.screen.query_one("#prompt-input", Input).value = text
+    await pilot.press("enter")
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, MainScreen), "the main screen")
+
+
+async def test_gpu_size_from_nvml_else_assumed_and_typed(yolov5s: Path) -> None:
+    app = app_for(yolov5s, deps=AppDeps(gpu_memory=lambda: 141 << 30))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_until(pilot, lambda: "GPU 141 GiB" in summary_text(app), "the GPU size from NVML")
+        assert "assumed" not in summary_text(app)
+    app = app_for(yolov5s)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        assert "GPU assumed 24 GiB" in summary_text(app)
+        await pilot.press("g")
+        await wait_for(pilot, lambda: isinstance(app.screen, PromptScreen), "the GPU prompt")
+        app.screen.query_one("#prompt-input", Input).value = "lots"
+        await pilot.press("enter")
+        assert isinstance(app.screen, PromptScreen)  # refused, says why
+        assert "a size in GiB" in str(app.screen.query_one("#prompt-error", Label).render())
+        app.screen.query_one("#prompt-input", Input).value = "94"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, MainScreen), "the main screen")
+        assert "GPU 94 GiB" in summary_text(app) and "fits 94 GiB" in summary_text(app)
+
+
+async def test_batch_and_image_size_typed_checked_and_snapped(yolov5s: Path) -> None:
+    calls: list[tuple[frozenset[str], TrainConfig]] = []
+    app = app_for(yolov5s, estimator=fake_estimator(calls))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("B")
+        await wait_for(pilot, lambda: isinstance(app.screen, PromptScreen), "the batch prompt")
+        app.screen.query_one("#prompt-input", Input).value = "0"
+        await pilot.press("enter")
+        assert "batch must be 1-" in str(app.screen.query_one("#prompt-error", Label).render())
+        app.screen.query_one("#prompt-input", Input).value = "24"
+        await pilot.press("enter")
+        await type_into_prompt(pilot, "i", "500")  # not a multiple of 32: train.py would use 512
+        await wait_until(pilot, lambda: calls and calls[-1][1].img == 512, "the estimate at 512")
+        assert calls[-1][1] == TrainConfig(batch=24, img=512, optimizer="SGD")
+        assert "batch 24 img 512" in summary_text(app)
+        assert any("500 → 512" in n.message for n in app._notifications)
 
 
 async def test_estimate_unavailable_is_shown_not_raised(yolov5s: Path) -> None:
@@ -372,7 +421,7 @@ async def test_export_dialog_formats_write_and_copy(yolov5s: Path, tmp_path: Pat
     assert app.return_value == 0
 
 
-async def test_export_dialog_shows_note_when_format_cannot_carry(yolov5s: Path) -> None:
+async def test_export_dialog_opens_a_mixed_plan_on_a_format_that_carries_it(yolov5s: Path) -> None:
     app = app_for(yolov5s)
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
@@ -380,12 +429,92 @@ async def test_export_dialog_shows_note_when_format_cannot_carry(yolov5s: Path) 
         await settle(pilot)
         dialog = app.screen
         assert isinstance(dialog, ExportScreen)
+        assert dialog.format == "python" and dialog.path == "./yolov5s.freeze.py"
+        assert "freeze = ['model.0.conv.']" in str(dialog.query_one("#export-preview").render())
+        await pilot.press("left")  # the arrow selects yolov5, which cannot carry it
+        await settle(pilot)
+        assert dialog.format == "yolov5" and dialog.path == "./yolov5s.freeze.args.txt"
         assert "cannot carry" in str(dialog.query_one("#export-preview").render())
         assert "whole layers only" in str(dialog.query_one("#export-note").render())
         await pilot.press("ctrl+s")  # refused with a message, dialog stays
         assert isinstance(app.screen, ExportScreen)
         await pilot.press("escape")
         assert isinstance(app.screen, MainScreen)
+
+
+async def test_export_format_follows_the_file_name_and_is_remembered(
+    yolov5s: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    app = app_for(yolov5s)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("b", "e")
+        await settle(pilot)
+        dialog = app.screen
+        assert isinstance(dialog, ExportScreen)
+        # in the current folder, not beside the checkpoint
+        assert dialog.format == "yolov5" and dialog.path == "./yolov5s.freeze.args.txt"
+        path_input = dialog.query_one("#export-path", Input)
+        path_input.focus()
+        path_input.value = ""
+        await pilot.press(*"out/my.names.txt")
+        await settle(pilot)
+        assert dialog.format == "names" and dialog.query_one("#format-names", RadioButton).value
+        assert dialog.result is not None and dialog.result.text.startswith("model.0.")
+        path_input.value = "mine.json"
+        await settle(pilot)
+        assert dialog.format == "json"
+        await pilot.press("enter")  # writes ./mine.json
+        await settle(pilot)
+        assert isinstance(app.screen, MainScreen)
+        assert json.loads((tmp_path / "mine.json").read_text())["yolov5"] == "--freeze 10"
+        await pilot.press("e")  # reopens where it was left
+        await settle(pilot)
+        again = app.screen
+        assert isinstance(again, ExportScreen)
+        assert again.format == "json" and again.path == "mine.json"
+        await pilot.press("down")  # names; the file's suffix follows
+        await settle(pilot)
+        assert again.format == "names" and again.path == "mine.names.txt"
+        await pilot.press("escape")
+        await pilot.press("e")
+        await settle(pilot)
+        assert isinstance(app.screen, ExportScreen) and app.screen.path == "mine.names.txt"
+
+
+async def test_export_radio_mark_is_a_character_not_only_colour(yolov5s: Path) -> None:
+    app = app_for(yolov5s)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("b", "e")
+        await settle(pilot)
+        await pilot.press("right")
+        await settle(pilot)
+        marks = {str(b.label): b.render().plain for b in app.screen.query(RadioButton)}
+        assert [f for f, text in marks.items() if "●" in text] == ["python"]
+
+
+async def test_export_asks_before_overwriting(yolov5s: Path, tmp_path: Path) -> None:
+    target = tmp_path / "keep.args.txt"
+    target.write_text("precious\n")
+    app = app_for(yolov5s)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("b", "e")
+        await settle(pilot)
+        dialog = app.screen
+        assert isinstance(dialog, ExportScreen)
+        dialog.query_one("#export-path", Input).value = str(target)
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the overwrite question")
+        assert str(target) in str(app.screen.query_one("#confirm-question", Label).render())
+        await pilot.press("n")
+        await wait_for(pilot, lambda: app.screen is dialog, "back on the dialog")
+        assert target.read_text() == "precious\n"
+        await pilot.press("ctrl+s", "y")
+        await wait_for(pilot, lambda: isinstance(app.screen, MainScreen), "the main screen")
+        assert target.read_text() == "--freeze 10"
 
 
 async def test_copy_freeze_args(yolov5s: Path) -> None:
@@ -451,12 +580,53 @@ async def test_quit_asks_when_plan_unsaved(yolov5s: Path) -> None:
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
         await pilot.press("b", "q")
-        assert isinstance(app.screen, ConfirmScreen)
+        assert isinstance(app.screen, QuitScreen)
         await pilot.press("n")
         assert isinstance(app.screen, MainScreen)
         await pilot.press("q", "y")
         await pilot.pause()
     assert app.return_value == 0
+
+
+async def test_save_and_quit_writes_the_plan_then_quits(
+    yolov5s: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    app = app_for(yolov5s)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("b", "q")
+        assert isinstance(app.screen, QuitScreen)
+        assert "Save and quit" in str(app.screen.query_one("#quit-save", Button).label)
+        await pilot.press("s")
+        await wait_for(pilot, lambda: isinstance(app.screen, PromptScreen), "the path prompt")
+        assert app.screen.query_one("#prompt-input", Input).value == "./yolov5s.freeze.json"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: not app.is_running, "the app to exit")
+    assert app.return_value == 0
+    assert json.loads((tmp_path / "yolov5s.freeze.json").read_text())["yolov5"] == "--freeze 10"
+
+
+async def test_help_has_the_legend_other_screens_keys_and_end_reaches_the_bottom(yolov5s: Path) -> None:
+    app = app_for(yolov5s)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("question_mark")
+        help_ = app.screen
+        assert isinstance(help_, HelpScreen)
+        legend = {keys: what for section, keys, what in help_.rows if section == "Legend"}
+        assert {"■ frozen", "□ trainable", "◧ mixed N%", "·", "← -1,6"} <= set(legend)
+        assert "N% of its parameters" in legend["◧ mixed N%"]
+        sections = {section for section, _, _ in help_.rows}
+        assert {"Export dialog (e)", "Launch form (t)", "Runs list (r)", "Monitor (a run, enter)"} <= sections
+        assert ("Export dialog (e)", "ctrl+s", "Write file") in help_.rows
+        scroll = help_.query_one("#help-scroll")
+        assert scroll.max_scroll_y > 0  # more than a screenful at 80x24
+        await pilot.press("end")
+        await wait_for(pilot, lambda: scroll.scroll_y == scroll.max_scroll_y, "the bottom of the help")
+        table = help_.query_one("#help-table")
+        # the table's last row is inside the visible part of the scroll, not cut by the dialog
+        assert scroll.scroll_y + scroll.scrollable_content_region.height >= table.outer_size.height
 
 
 async def test_help_lists_every_binding(yolov5s: Path) -> None:
@@ -529,7 +699,9 @@ async def test_launch_form_starts_from_the_main_screens_settings_and_keeps_edits
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
         screen = main(app)
-        await pilot.press("left_square_bracket", "i", "p", "b", "t")  # batch 8, img 960, Adam; backbone
+        await pilot.press("left_square_bracket", "p", "b")  # batch 8, Adam; backbone
+        await type_into_prompt(pilot, "i", "960")
+        await pilot.press("t")
         await wait_until(pilot, lambda: isinstance(app.screen, LaunchScreen), "the launch form")
 
         def form() -> tuple[str, ...]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -34,7 +35,8 @@ def test_child_stdout_and_stderr_go_to_the_log(
 
 def test_the_shipped_app_estimates_in_the_child_and_never_imports_torch(yolov5n: Path, tmp_path: Path) -> None:
     """The default app (no injected estimator) opens a real checkpoint, the traced figure lands on
-    screen, and torch was never imported in the TUI process (a fresh one: other tests import torch)."""
+    screen with the largest batch that fits, and torch was never imported in the TUI process (a fresh
+    one: other tests import torch)."""
     script = f"""
 import asyncio, json, sys, time
 from yolofreeze.tui.app import make_app
@@ -48,7 +50,7 @@ async def go():
             await pilot.pause(0.1)
             found = app.screen.query(PlanSummary)
             peak = found.first().peak_line().plain if found else ""
-            if "fits" in peak.lower() and "estimating" not in peak:
+            if "max batch" in peak and "estimating" not in peak:  # the child's second answer too
                 break
         print(json.dumps({{"peak": peak, "torch": "torch" in sys.modules, "yolov5": "yolov5" in sys.modules}}))
         app.exit(0)
@@ -60,4 +62,5 @@ asyncio.run(go())
     seen = json.loads(out.stdout.strip().splitlines()[-1])
     assert "GiB" in seen["peak"] or "MiB" in seen["peak"], seen["peak"]  # a figure, not "estimating…"
     assert "estimating" not in seen["peak"] and "unavailable" not in seen["peak"]
+    assert re.search(r"fits .*GiB · max batch [1-9][0-9]*", seen["peak"]), seen["peak"]
     assert seen["torch"] is False and seen["yolov5"] is False

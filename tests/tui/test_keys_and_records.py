@@ -29,7 +29,7 @@ from yolofreeze.core.training.runs import run_status, write_json_atomic
 from yolofreeze.tui.app import make_app
 from yolofreeze.tui.deps import AppDeps
 from yolofreeze.tui.monitor_app import MonitorApp
-from yolofreeze.tui.screens.confirm import ConfirmScreen
+from yolofreeze.tui.screens.confirm import ConfirmScreen, QuitScreen
 from yolofreeze.tui.screens.main import MainScreen
 from yolofreeze.tui.screens.monitor import MonitorScreen
 from yolofreeze.tui.screens.runs import RunsScreen
@@ -112,7 +112,7 @@ async def test_ctrl_c_asks_on_unsaved_plan_from_any_screen_and_a_second_means_it
         await wait_for(pilot, lambda: isinstance(app.screen, RunsScreen), "the runs list")
         app.screen.query_one(DataTable).focus()
         await pilot.press("ctrl+c")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
+        await wait_for(pilot, lambda: isinstance(app.screen, QuitScreen), "the question")
         await pilot.press("n")  # stay
         await wait_for(pilot, lambda: isinstance(app.screen, RunsScreen), "the runs list")
         assert app.is_running
@@ -124,7 +124,7 @@ async def test_ctrl_c_asks_on_unsaved_plan_from_any_screen_and_a_second_means_it
         await pilot.press("escape")
         await wait_for(pilot, lambda: isinstance(app.screen, RunsScreen), "the runs list")
         await pilot.press("ctrl+c")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
+        await wait_for(pilot, lambda: isinstance(app.screen, QuitScreen), "the question")
         await pilot.press("ctrl+c")  # asked already: the second one quits
         await wait_for(pilot, lambda: not app.is_running, "the app to exit")
     assert app.return_value == 0

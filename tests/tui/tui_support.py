@@ -5,6 +5,7 @@ from __future__ import annotations
 import struct
 import zipfile
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from textual.pilot import Pilot
@@ -86,6 +87,21 @@ def fake_estimator(
             config.accumulate,
         )
 
+    def max_batch(
+        info: ModelInfo, frozen: frozenset[str], config: TrainConfig, gpu_bytes: int, cancelled: Callable[[], bool]
+    ) -> int:
+        """The estimator's second answer, from the same fake figures: the largest batch that fits."""
+        trainable = sum(p.numel for p in info.parameters if p.name not in frozen)
+
+        def fits(b: int) -> bool:
+            return _breakdown(info, trainable, replace(config, batch=b)).nvidia_smi <= gpu_bytes
+
+        best = 0
+        while best < 4096 and fits(best + 1):
+            best += 1
+        return best
+
+    estimate.max_batch = max_batch  # type: ignore[attr-defined]
     return estimate
 
 

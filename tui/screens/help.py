@@ -1,4 +1,5 @@
-"""Every key that works where help was asked for, read from the active bindings so it cannot drift."""
+"""Help: what the tree's symbols mean, every key that works where help was asked for (read from the
+active bindings so it cannot drift), then the keys of the other screens (read from their classes)."""
 
 from __future__ import annotations
 
@@ -17,11 +18,23 @@ if TYPE_CHECKING:
 
     from textual.binding import ActiveBinding
 
+# What the tree's marks mean: the same words the rows and the summary use.
+LEGEND = [
+    ("■ frozen", "Every parameter under this row is frozen (requires_grad=False)"),
+    ("□ trainable", "Every parameter under this row trains"),
+    ("◧ mixed N%", "Part of this row is frozen: N% of its parameters (by count, not tensors)"),
+    ("·", "A layer without parameters (Upsample, Concat): neither frozen nor trainable"),
+    ("← -1,6", "The layers this one takes its input from (the YAML's 'from')"),
+    ("×3", "The module repeats its block that many times"),  # noqa: RUF001  (the sign the tree draws)
+    ("estimating…", "The figures are greyed: they are for the previous settings until the new estimate"),
+    ("assumed 24 GiB", "No GPU visible: the fit check uses a size nobody measured (g types another)"),
+]
+
 # Keys Textual or the tree provide that are worth knowing, with no Binding of ours behind them.
 EXTRA = [
     ("up/down, j/k", "Move the cursor"),
     ("mouse", "Click a row to select and expand it; click its ■/□ symbol to toggle it"),
-    ("mouse", "Click a setting in the summary (batch, img, optimizer, GPU) to cycle it"),
+    ("mouse", "Click a setting in the summary: batch, img and GPU ask for a value, the optimizer cycles"),
 ]
 KEY_NAMES = {
     "question_mark": "?",
@@ -58,12 +71,27 @@ def binding_rows(active: Mapping[str, ActiveBinding]) -> list[tuple[str, str, st
     ]
 
 
-class HelpScreen(ModalScreen[None]):
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,q,question_mark", "dismiss", "Close")]
+def screen_rows(section: str, bindings: list[BindingType]) -> list[tuple[str, str, str]]:
+    """(section, keys, what it does) for a screen that is not showing, from its class's BINDINGS."""
+    out = []
+    for b in Binding.make_bindings(bindings):
+        if b.action in SKIPPED_ACTIONS:
+            continue
+        keys = ", ".join(KEY_NAMES.get(k.strip(), k.strip()) for k in b.key.split(","))
+        out.append((section, keys, b.tooltip or b.description or b.action))
+    return out
 
-    def __init__(self, rows: list[tuple[str, str, str]]) -> None:
+
+class HelpScreen(ModalScreen[None]):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,q,question_mark", "dismiss", "Close"),
+        Binding("end,G", "end", "Bottom", show=False),
+        Binding("home", "home", "Top", show=False),
+    ]
+
+    def __init__(self, rows: list[tuple[str, str, str]], others: list[tuple[str, str, str]] | None = None) -> None:
         super().__init__()
-        self.rows = rows
+        self.rows = [("Legend", k, d) for k, d in LEGEND] + rows + (others or [])
 
     def compose(self) -> ComposeResult:
         table = Table(box=None, padding=(0, 1), show_header=False, expand=True)
@@ -76,9 +104,18 @@ class HelpScreen(ModalScreen[None]):
                 last = section
             table.add_row(keys, what)
         with Vertical(id="help-dialog", classes="dialog"):
-            yield Label("Keys  (escape closes)", id="help-title")
-            with VerticalScroll():
+            yield Label("Help  (escape closes · up/down, End and Home scroll)", id="help-title")
+            with VerticalScroll(id="help-scroll"):
                 yield Static(table, id="help-table")
+
+    def on_mount(self) -> None:
+        self.query_one("#help-scroll").focus()
+
+    def action_end(self) -> None:
+        self.query_one("#help-scroll", VerticalScroll).scroll_end(animate=False)
+
+    def action_home(self) -> None:
+        self.query_one("#help-scroll", VerticalScroll).scroll_home(animate=False)
 
     async def action_dismiss(self, result: None = None) -> None:
         self.dismiss(None)

@@ -10,6 +10,7 @@ estimator, the debounce, the app's dependencies) come in through the constructor
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from functools import partial
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -25,23 +26,33 @@ from yolofreeze.core.checkpoint.tree import ModelTree, model_tree
 from yolofreeze.core.errors import PlanError
 from yolofreeze.core.memory.analytic import state_bytes
 from yolofreeze.core.memory.estimator import TrainConfig
-from yolofreeze.core.plan.freeze import Export, FreezePlan, export, load_plan_file, write_atomic, yolov5_args
+from yolofreeze.core.plan.formats import path_for, stem_of
+from yolofreeze.core.plan.freeze import (
+    Export,
+    FreezePlan,
+    carriers,
+    export,
+    load_plan_file,
+    write_atomic,
+    yolov5_args,
+)
 from yolofreeze.core.plan.session import PlanSession
+from yolofreeze.core.training.options import check_batch, check_img, effective_img, model_image_step
 from yolofreeze.tui.deps import AppDeps
 from yolofreeze.tui.estimate_scheduler import EstimateScheduler, Estimator
 from yolofreeze.tui.format import human_bytes, human_count, safe_text
-from yolofreeze.tui.messages import EstimateReady, EstimateUnavailable
-from yolofreeze.tui.screens.confirm import ConfirmScreen
-from yolofreeze.tui.screens.export import ExportScreen
-from yolofreeze.tui.screens.help import HelpScreen, binding_rows
+from yolofreeze.tui.messages import EstimateReady, EstimateUnavailable, MaxBatchReady
+from yolofreeze.tui.screens.confirm import QuitScreen
+from yolofreeze.tui.screens.export import ExportChoice, ExportScreen
+from yolofreeze.tui.screens.help import HelpScreen, binding_rows, screen_rows
 from yolofreeze.tui.screens.launch import LaunchDraft, LaunchScreen
 from yolofreeze.tui.screens.main_commands import PlanCommands
 from yolofreeze.tui.screens.prompt import PromptScreen
 from yolofreeze.tui.screens.runs import RunsScreen
-from yolofreeze.tui.settings import Settings
+from yolofreeze.tui.settings import Settings, gib_text, parse_gib
 from yolofreeze.tui.widgets.hostile_banner import HostileBanner
 from yolofreeze.tui.widgets.layer_tree import LayerTree
-from yolofreeze.tui.widgets.summary import PENDING_FREEZE, EstimateView, PlanFigures, PlanSummary
+from yolofreeze.tui.widgets.summary import PENDING_FREEZE, WIDE, EstimateView, PlanFigures, PlanSummary
 
 if TYPE_CHECKING:
     from textual.notifications import SeverityLevel
@@ -65,10 +76,11 @@ class MainScreen(Screen[None]):
         Binding("c", "copy", "Copy", show=False, tooltip="Copy the --freeze arguments (OSC 52)"),
         Binding("s", "save_plan", "Save", show=False, tooltip="Save the plan as a JSON plan file"),
         Binding("o", "load_plan", "Open plan", show=False, tooltip="Load a plan file (any export format)"),
-        Binding("g", "cycle_gpu", "GPU mem", show=False, tooltip="Cycle the GPU memory for the fit check"),
+        Binding("g", "set_gpu", "GPU mem", show=False, tooltip="Type the GPU memory for the fit check (GiB)"),
+        Binding("B", "set_batch", "Batch", show=False, tooltip="Type the training batch size"),
         Binding("right_square_bracket", "cycle_batch(2)", "Batch x2", show=False),
         Binding("left_square_bracket", "cycle_batch(0.5)", "Batch /2", show=False),
-        Binding("i", "cycle_img", "Image size", show=False, tooltip="Cycle the training image size"),
+        Binding("i", "set_img", "Image size", show=False, tooltip="Type the training image size"),
         Binding("p", "cycle_optimizer", "Optimizer", show=False, tooltip="Cycle SGD / Adam / AdamW"),
         Binding("t", "launch", "Train", show=False, tooltip="Launch training with this plan"),
         Binding("r", "runs", "Runs", show=False, tooltip="Recorded training runs"),
@@ -102,6 +114,7 @@ class MainScreen(Screen[None]):
         self.estimates = EstimateScheduler(self, info, estimator, estimate_delay)
         self.estimate_view = EstimateView("waiting")
         self.launch_draft: LaunchDraft | None = None  # the launch form as last left, this session
+        self.export_choice: ExportChoice | None = None  # the export dialog as last left, this session
         self._sha256: str | None = None
 
     @property
@@ -123,14 +136,26 @@ class MainScreen(Screen[None]):
 
     # -- layout ------------------------------------------------------------------------------
 
+    def title_text(self, width: int) -> str:
+        """The title line with as many facts as ``width`` holds; the least needed go first."""
+        info = self.info
+        parts = [
+            f" {os.path.basename(info.path)} ",
+            info.model_class.rsplit(".", 1)[-1] or info.kind,
+            f"{human_count(info.total_params)} params",
+            f"{len(info.parameters)} tensors",
+            f"{len(info.layers)} layers",
+            human_bytes(info.file_size),
+        ]
+        for drop in ((), (3,), (3, 4), (1, 3, 4)):
+            title = " · ".join(p for i, p in enumerate(parts) if i not in drop).replace(" · ", " ", 1)
+            if len(title) <= width:
+                return safe_text(title)
+        return safe_text(parts[0])  # a long file name: the Static cuts it
+
     def compose(self) -> ComposeResult:
         info = self.info
-        title = (
-            f" {os.path.basename(info.path)}  {info.model_class.rsplit('.', 1)[-1] or info.kind}"
-            f" · {human_count(info.total_params)} params · {len(info.parameters)} tensors"
-            f" · {len(info.layers)} layers · {human_bytes(info.file_size)}"
-        )
-        yield Static(safe_text(title), id="title-bar", markup=False)
+        yield Static(self.title_text(self.app.size.width), id="title-bar", markup=False)
         if info.hostile:
             yield HostileBanner(
                 info.suspicious, yaml_problems=tuple(pr.describe() for pr in info.yaml_problems), id="hostile-banner"
@@ -151,10 +176,34 @@ class MainScreen(Screen[None]):
         tree = self.query_one(LayerTree)
         tree.focus()
         tree.cursor_line = 0
+        self._size_panes()
         for note in self.notes:
             self.notify(note, severity="warning", timeout=8)
-        # The first estimate imports torch; it waits until this screen has been drawn.
+        # The first estimate imports torch and NVML loads a library: both wait until this screen is drawn.
         self.call_after_refresh(self._ask_estimate)
+        self.call_after_refresh(
+            self.app.run_worker,
+            self._find_gpu,
+            thread=True,
+            group="gpu-size",
+            exit_on_error=False,
+            description="asking NVML for the GPU size",
+        )
+
+    def on_resize(self) -> None:
+        self.query_one("#title-bar", Static).update(self.title_text(self.size.width))
+        self._size_panes()
+
+    def _size_panes(self) -> None:
+        """Side by side, the tree takes the width its rows need (no name cut at 120 columns) and the
+        summary the rest, never less than it needs for its full breakdown."""
+        panel = self.query_one("#tree-panel")
+        if not self.has_class("-wide"):
+            panel.styles.width = "1fr"
+            return
+        summary_min, summary_max = WIDE + 4, 72  # with its padding and border; wider stays empty
+        wanted = max(self.layer_tree.wanted_width() + 3, self.size.width - summary_max)  # + border, scrollbar
+        panel.styles.width = max(40, min(wanted, self.size.width - summary_min))
 
     @property
     def layer_tree(self) -> LayerTree:
@@ -279,19 +328,78 @@ class MainScreen(Screen[None]):
 
     def _set_settings(self, settings: Settings) -> None:
         traced = settings.traced_part() != self.settings.traced_part()
+        # a new GPU size needs no new trace, but a new largest batch (replays of the cached trace)
+        traced = traced or (settings.gpu_bytes != self.settings.gpu_bytes and self.estimates.max_batch is not None)
         self.settings = settings
         self.summary.show(self.figures(self.plan, freeze=self.summary.figures.freeze))
         if traced:
             self._ask_estimate()
 
-    def action_cycle_gpu(self) -> None:
-        self._set_settings(self.settings.next_gpu())
+    def _find_gpu(self) -> None:
+        """NVML's answer for the GPU training would use (in a thread: NVML's first call loads a library)."""
+        total = self.deps.gpu_memory()
+        if total:
+            self.app.call_from_thread(self._found_gpu, total)
+
+    def _found_gpu(self, total: int) -> None:
+        if self.settings.gpu_source == "assumed":  # a size the user typed meanwhile wins
+            self._set_settings(self.settings.with_gpu(total / (1 << 30), "nvml"))
+
+    def action_set_gpu(self) -> None:
+        def check(text: str) -> str | None:
+            got = parse_gib(text)
+            return got if isinstance(got, str) else None
+
+        def apply(answer: str | None) -> None:
+            if answer is not None:
+                got = parse_gib(answer)
+                assert not isinstance(got, str)  # checked by the prompt
+                self._set_settings(self.settings.with_gpu(got, "typed"))
+
+        what = "assumed" if self.settings.gpu_assumed else "now"
+        self.app.push_screen(
+            PromptScreen(
+                f"GPU memory for the fit check, in GiB ({what} {gib_text(self.settings.gpu_gib)}):",
+                gib_text(self.settings.gpu_gib),
+                check=check,
+            ),
+            apply,
+        )
+
+    def action_set_batch(self) -> None:
+        def check(text: str) -> str | None:
+            if not text.strip().isdigit():
+                return "a whole number, please"
+            return check_batch(int(text))
+
+        def apply(answer: str | None) -> None:
+            if answer is not None:
+                self._set_settings(replace(self.settings, batch=int(answer)))
+
+        self.app.push_screen(PromptScreen("Training batch size:", str(self.settings.batch), check=check), apply)
+
+    def action_set_img(self) -> None:
+        step = model_image_step(self.info)
+
+        def check(text: str) -> str | None:
+            if not text.strip().isdigit():
+                return "a whole number of pixels, please"
+            return check_img(int(text), step)
+
+        def apply(answer: str | None) -> None:
+            if answer is None:
+                return
+            img = effective_img(int(answer), step)
+            self._set_settings(replace(self.settings, img=img))
+            if img != int(answer):
+                self.notify(f"Image size {int(answer)} → {img}: train.py trains at a multiple of {step}", timeout=5)
+
+        self.app.push_screen(
+            PromptScreen(f"Training image size (a multiple of {step}):", str(self.settings.img), check=check), apply
+        )
 
     def action_cycle_batch(self, factor: float = 2) -> None:
         self._set_settings(self.settings.scaled_batch(factor))
-
-    def action_cycle_img(self) -> None:
-        self._set_settings(self.settings.next_img())
 
     def action_cycle_optimizer(self) -> None:
         self._set_settings(self.settings.next_optimizer())
@@ -305,9 +413,11 @@ class MainScreen(Screen[None]):
             # an estimate builds the model: yolov5 would unpickle or eval() what the banner names
             self._show_estimate(EstimateView("unavailable", None, "not run for a hostile file (see the banner)"))
             return
-        self._show_estimate(EstimateView("estimating", self.estimate_view.estimate))
+        last = self.estimate_view
+        self._show_estimate(EstimateView("estimating", last.estimate, max_batch=last.max_batch))
         s = self.settings
-        self.estimates.request(self.plan.frozen, TrainConfig(batch=s.batch, img=s.img, optimizer=s.optimizer))
+        config = TrainConfig(batch=s.batch, img=s.img, optimizer=s.optimizer)
+        self.estimates.request(self.plan.frozen, config, gpu_bytes=s.gpu_bytes)
 
     def on_screen_resume(self) -> None:
         # One estimate runs at a time: one the launch form asked for may have cancelled this
@@ -324,6 +434,11 @@ class MainScreen(Screen[None]):
         if self.estimates.is_current(message.generation):  # else a newer estimate is on its way
             self._show_estimate(EstimateView("ready", message.estimate, seconds=message.seconds))
 
+    @on(MaxBatchReady)
+    def _max_batch_ready(self, message: MaxBatchReady) -> None:
+        if self.estimates.is_current(message.generation) and message.gpu_bytes == self.settings.gpu_bytes:
+            self._show_estimate(replace(self.estimate_view, max_batch=message.max_batch))
+
     @on(EstimateUnavailable)
     def _estimate_unavailable(self, message: EstimateUnavailable) -> None:
         if self.estimates.is_current(message.generation):  # a cancelled plan's late failure is not news
@@ -331,9 +446,11 @@ class MainScreen(Screen[None]):
 
     # -- export, clipboard, plan files -------------------------------------------------------
 
-    def default_plan_path(self) -> str:
-        stem = os.path.splitext(self.info.path)[0]
-        return f"{stem}.freeze.json"
+    def default_plan_path(self, fmt: str = "json") -> str:
+        """``./<checkpoint stem>.freeze<suffix>``: in the current folder, where the user works; the
+        checkpoint's own folder is often shared or read-only."""
+        stem = os.path.splitext(os.path.basename(self.info.path))[0]
+        return path_for(os.path.join(".", f"{stem}.freeze"), fmt)
 
     def checkpoint_sha256(self) -> str:
         """Hash of the checkpoint for plan files; computed once, in whichever worker asks first."""
@@ -343,12 +460,21 @@ class MainScreen(Screen[None]):
 
     def action_export(self) -> None:
         plan = self.plan
+        last = self.export_choice
+        fmt, path = (last.format, last.path) if last else ("yolov5", self.default_plan_path("yolov5"))
+        can = carriers(plan)
+        if fmt not in can:  # a mixed plan opens where it can be written, not on "cannot carry"
+            fmt = can[0]
+            path = path_for(stem_of(path), fmt)
 
-        def closed(written: str | None) -> None:
-            if written:  # the plan is on disk in some format: quitting loses nothing
+        def closed(choice: ExportChoice | None) -> None:
+            if choice is None:
+                return
+            self.export_choice = choice
+            if choice.written:  # the plan is on disk in some format: quitting loses nothing
                 self.session.mark_saved(plan)
 
-        self.app.push_screen(ExportScreen(plan, self.checkpoint_sha256, self.default_plan_path()), closed)
+        self.app.push_screen(ExportScreen(plan, self.checkpoint_sha256, path, fmt), closed)
 
     def action_copy(self) -> None:
         result = export(self.plan, "yolov5")
@@ -407,7 +533,15 @@ class MainScreen(Screen[None]):
     # -- other screens -----------------------------------------------------------------------
 
     def action_help(self) -> None:
-        self.app.push_screen(HelpScreen(binding_rows(self.active_bindings)))
+        from yolofreeze.tui.screens.monitor import MonitorScreen  # loaded on demand: not on the first frame
+
+        others = [
+            *screen_rows("Export dialog (e)", ExportScreen.BINDINGS),
+            *screen_rows("Launch form (t)", LaunchScreen.BINDINGS),
+            *screen_rows("Runs list (r)", RunsScreen.BINDINGS),
+            *screen_rows("Monitor (a run, enter)", MonitorScreen.BINDINGS),
+        ]
+        self.app.push_screen(HelpScreen(binding_rows(self.active_bindings), others))
 
     def action_launch(self) -> None:
         if self.info.hostile:
@@ -442,8 +576,22 @@ class MainScreen(Screen[None]):
             self.app.exit(0)
             return
 
-        def answer(quit_: bool | None) -> None:
-            if quit_:
+        def answer(choice: str | None) -> None:
+            if choice == "quit":
                 self.app.exit(0)
+            elif choice == "save":
+                self.app.push_screen(PromptScreen("Save the plan (JSON) to:", self.default_plan_path()), save_then_quit)
 
-        self.app.push_screen(ConfirmScreen("The plan has unsaved changes. Quit anyway?", "Quit", "Stay"), answer)
+        def save_then_quit(path: str | None) -> None:
+            if not path:
+                return
+            target = os.path.expanduser(path.strip())
+            try:  # a few KiB: written here, so nothing is left half done when the app exits
+                write_atomic(target, export(self.plan, "json", self.checkpoint_sha256()).text)
+            except OSError as e:
+                self.notify(f"Cannot write {target}: {e.strerror or e}; not quitting", severity="error")
+                return
+            self.session.mark_saved(self.plan)
+            self.app.exit(0)
+
+        self.app.push_screen(QuitScreen(), answer)

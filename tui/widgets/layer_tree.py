@@ -26,6 +26,7 @@ STATE_WORD = {"frozen": "frozen", "trainable": "train", "mixed": "mixed", "none"
 STATE_STYLE = {"frozen": "bold cyan", "trainable": "green", "mixed": "bold yellow", "none": "dim"}
 _FREEZE_META = Style.from_meta({"freeze": True})
 _TOGGLE_META = Style.from_meta({"toggle": True})
+ROW_COLUMNS = 7 + 7 + 10 + 10  # count, share, state word, size: the cells beside a row's name
 _DTYPE_SHORT = {"float16": "f16", "float32": "f32", "bfloat16": "bf16", "float64": "f64"}
 
 
@@ -193,6 +194,20 @@ class LayerTree(Tree[str]):
                 if n.allow_expand:
                     n.expand()
 
+    def _on_tree_node_expanded(self, event: Tree.NodeExpanded[str]) -> None:
+        # The cursor's row opened at the bottom of the view: bring its children up into view,
+        # keeping the row itself on screen.
+        node = event.node
+        if node is self.cursor_node and node.children:
+            self.call_after_refresh(self._show_children, node)
+
+    def _show_children(self, node: TreeNode[str]) -> None:
+        if node.line < 0:
+            return
+        last = node.line + len(node.children)
+        self.scroll_to_line(min(last, self.last_line), animate=False)
+        self.scroll_to_line(node.line, animate=False)
+
     def node_for(self, key: str) -> TreeNode[str] | None:
         return self._by_key.get(key)
 
@@ -231,7 +246,7 @@ class LayerTree(Tree[str]):
         size = human_bytes(entry.nbytes)
         share = f"{100 * self.model.share(entry.key):.1f}%"
         # Columns drop from the right end of the importance list as the row narrows.
-        cols: list[tuple[str, int]] = [(count, 7), (share, 7), (word, 10), (size, 10)]
+        cols: list[tuple[str, int]] = [(count, 7), (share, 7), (word, 10), (size, 10)]  # ROW_COLUMNS in all
         name_min = 14
         while cols and width - 4 - sum(w for _, w in cols) < name_min:
             cols.pop()
@@ -254,7 +269,20 @@ class LayerTree(Tree[str]):
             text.stylize(self.get_component_rich_style("layer-tree--range", partial=True))
         return text
 
+    def wanted_width(self) -> int:
+        """Cells the sections' and layers' rows need with every column and no name cut
+        ("BACKBONE layers 0-9", "Detect ←17,20,23"): the screen gives the tree this much when it can."""
+        entries = self.model.entries.values()
+        rows = [(e, 0 if e.kind == "section" else 1) for e in entries if e.kind in ("section", "layer")]
+        name = max((self._name_parts(e).cell_len + depth * self.guide_depth for e, depth in rows), default=20)
+        return name + 4 + ROW_COLUMNS
+
     def _name_text(self, entry: TreeEntry, width: int) -> Text:
+        out = self._name_parts(entry)
+        out.truncate(width, overflow="ellipsis", pad=True)
+        return out
+
+    def _name_parts(self, entry: TreeEntry) -> Text:
         out = Text(no_wrap=True, overflow="ellipsis")
         if entry.kind == "section":
             out.append(safe_text(entry.title.upper()), "bold")
@@ -278,7 +306,6 @@ class LayerTree(Tree[str]):
             out.append(safe_text(entry.title), "italic")
             shape = "×".join(map(str, t.shape))  # noqa: RUF001
             out.append(f" {shape} {safe_text(_DTYPE_SHORT.get(t.dtype, t.dtype))}", "dim")
-        out.truncate(width, overflow="ellipsis", pad=True)
         return out
 
     async def _on_click(self, event: events.Click) -> None:

@@ -18,7 +18,7 @@ from textual.widget import Widget
 from yolofreeze.core.memory.analytic import StateBytes
 from yolofreeze.core.plan.freeze import Export, PlanCounts
 from yolofreeze.tui.format import human_bytes, human_count, safe_text
-from yolofreeze.tui.settings import Settings
+from yolofreeze.tui.settings import Settings, gib_text
 
 if TYPE_CHECKING:
     from yolofreeze.core.memory.estimator import MemoryBreakdown, MemoryEstimate
@@ -44,6 +44,7 @@ class EstimateView:
     estimate: MemoryEstimate | None = None
     reason: str = ""
     seconds: float = 0.0
+    max_batch: int | None = None  # the largest batch that fits the GPU size; None: not (yet) known
 
 
 def _pct(x: float) -> str:
@@ -102,9 +103,9 @@ class PlanSummary(Widget):
         t.append(f"  of {human_count(c.total_params)} · {c.frozen_tensors}/{c.total_tensors} tensors", "dim")
         return t
 
-    def freeze_line(self) -> Text:
+    def freeze_line(self, compact: bool = False) -> Text:
         f = self.figures.freeze
-        t = Text(no_wrap=False)
+        t = Text(no_wrap=compact, overflow="ellipsis")
         t.append("yolov5 ", "dim")
         if f is PENDING_FREEZE:
             t.append("…", "dim")
@@ -116,7 +117,9 @@ class PlanSummary(Widget):
                 t.append(f"  ({safe_text(f.note)})", "dim")
         else:
             t.append("no --freeze: ", "bold yellow")
-            t.append(safe_text(f.note))
+            # one line under the tree: what is in the way first (the layer frozen in part)
+            note = f.note.removeprefix("--freeze takes whole layers only; ") if compact else f.note
+            t.append(safe_text(note))
         return t
 
     def state_line(self, name: str, pair: tuple[StateBytes, StateBytes]) -> Text:
@@ -131,16 +134,27 @@ class PlanSummary(Widget):
         s = self.figures.settings
         t = Text(no_wrap=True, overflow="ellipsis")
         t.append("batch ", "dim")
-        t.append_text(_link(str(s.batch), "screen.cycle_batch"))
+        t.append_text(_link(str(s.batch), "screen.set_batch"))
         t.append(" img ", "dim")
-        t.append_text(_link(str(s.img), "screen.cycle_img"))
+        t.append_text(_link(str(s.img), "screen.set_img"))
         t.append(" ", "dim")
         t.append_text(_link(s.optimizer, "screen.cycle_optimizer"))
         t.append(" GPU ", "dim")
-        t.append_text(_link(f"{s.gpu_gib} GiB", "screen.cycle_gpu"))
+        t.append_text(_link(self.gpu_text(), "screen.set_gpu"))
         return t
 
-    def peak_line(self) -> Text:
+    def gpu_text(self) -> str:
+        s = self.figures.settings
+        return f"assumed {gib_text(s.gpu_gib)} GiB" if s.gpu_assumed else f"{gib_text(s.gpu_gib)} GiB"
+
+    def max_batch_text(self) -> str:
+        """The largest batch that fits the GPU size, or "" while unknown."""
+        most = self.estimate_view.max_batch
+        if most is None:
+            return ""
+        return f"max batch {most}" if most else "not even batch 1 fits"
+
+    def peak_line(self, with_max: bool = True) -> Text:
         """The traced figure against no freezing, and whether it fits the chosen GPU."""
         v = self.estimate_view
         t = Text(no_wrap=True, overflow="ellipsis")
@@ -150,11 +164,15 @@ class PlanSummary(Widget):
             stale = v.state == "estimating"
             num = "dim" if stale else "bold"
             t.append_text(_pair(e.plan.nvidia_smi, e.baseline.nvidia_smi, num))
-            gpu = self.figures.settings.gpu_gib << 30
-            if e.plan.nvidia_smi <= gpu:
-                t.append(f"  ✓ fits {self.figures.settings.gpu_gib} GiB", "bold green")
+            s = self.figures.settings
+            # stale: greyed, so no red verdict of the old batch sits next to a new one
+            if e.plan.nvidia_smi <= s.gpu_bytes:
+                ok = "yellow" if s.gpu_assumed else "bold green"  # "fits" a size nobody measured
+                t.append(f"  ✓ fits {self.gpu_text()}", "dim" if stale else ok)
             else:
-                t.append(f"  ✗ DOES NOT FIT {self.figures.settings.gpu_gib} GiB", "bold red")
+                t.append(f"  ✗ DOES NOT FIT {self.gpu_text()}", "dim" if stale else "bold red")
+            if with_max and self.max_batch_text():
+                t.append(f" · {self.max_batch_text()}", "dim" if stale else "bold")
             if stale:
                 t.append("  estimating…", "italic yellow")
         elif v.state == "unavailable":
@@ -181,7 +199,13 @@ class PlanSummary(Widget):
                 overflow="ellipsis",
             ),
             self.peak_line(),
-            Text.assemble(self.settings_text(), ("  │  ", "dim"), self.freeze_line()),
+            Text.assemble(
+                self.settings_text(),
+                ("  │  ", "dim"),
+                self.freeze_line(compact=True),
+                no_wrap=True,
+                overflow="ellipsis",
+            ),
         )
 
     def _wide(self) -> RenderableType:
@@ -219,20 +243,25 @@ class PlanSummary(Widget):
             Text(""),
             Text("TRAINING PEAK (traced, per GPU)", "bold"),
             self.settings_text(),
-            self.peak_line(),
+            self.peak_line(with_max=False),
         ]
+        most = self.estimate_view.max_batch
+        if most is not None:  # its own line: beside the verdict it is cut at 120 columns
+            line = f"largest batch that fits: {most}" if most else "batch 1 does not fit"
+            parts.append(Text(line, "dim" if self.estimate_view.state == "estimating" else "bold"))
         e = self.estimate_view.estimate
         if e is not None:
-            parts.append(self._breakdown(e.plan, e.baseline))
+            parts.append(self._breakdown(e.plan, e.baseline, stale=self.estimate_view.state == "estimating"))
         return Group(*parts)
 
-    def _breakdown(self, plan: MemoryBreakdown, base: MemoryBreakdown) -> Table:
-        table = Table(box=None, padding=(0, 1), show_edge=False, header_style="dim")
+    def _breakdown(self, plan: MemoryBreakdown, base: MemoryBreakdown, *, stale: bool = False) -> Table:
+        table = Table(box=None, padding=(0, 1), show_edge=False, header_style="dim", style="dim" if stale else "")
         table.add_column("")
         table.add_column("plan", justify="right")
         table.add_column("none", justify="right")
         for f in fields(plan):
             a, b = getattr(plan, f.name), getattr(base, f.name)
             bold = f.name in ("peak_reserved", "nvidia_smi")
-            table.add_row(f.name.replace("_", " "), Text(human_bytes(a), "bold" if bold else ""), human_bytes(b))
+            style = "dim" if stale else "bold" if bold else ""
+            table.add_row(f.name.replace("_", " "), Text(human_bytes(a), style), human_bytes(b))
         return table
