@@ -98,7 +98,7 @@ async def test_the_run_stores_the_prediction_for_exactly_the_options_launched(yo
         form.query_one("#in-device", Input).value = "cpu"
         await pilot.press("ctrl+l")
         await wait_for(pilot, lambda: bool(launched), "the launch")
-    wanted = TrainConfig(batch=4, img=64, optimizer="SGD", gpus=1)
+    wanted = TrainConfig(batch=4, img=64, optimizer="SGD", gpus=1, amp=False)  # a CPU run: train.py turns AMP off
     assert calls[-1] == (plan.frozen, wanted)
     expected = estimator(info, plan.frozen, wanted, lambda: False).plan
     assert (launched[0].predicted_reserved, launched[0].predicted_nvidia_smi) == (
