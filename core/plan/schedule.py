@@ -213,3 +213,13 @@ def _phase(i: int, doc: Any, known: set[str], groups: set[str]) -> Phase:
 def layer_prefixes(first: int, last: int) -> tuple[str, ...]:
     """``model.first.`` … ``model.last.``: the usual shape of a group (the backbone is 0..9 of a P5 model)."""
     return tuple(f"model.{i}." for i in range(first, last + 1))
+
+
+def written_schedule(doc: Mapping[str, Any]) -> Schedule:
+    """A schedule as ``schedule_json`` wrote it into a run folder, after the launcher checked it."""
+    groups = tuple((str(g), tuple(pre)) for g, pre in doc.get("lr_groups", {}).items())
+    phases = tuple(
+        Phase(int(ph["from_epoch"]), frozenset(ph["frozen"]), bool(ph["bn_eval"]), tuple(ph.get("lr", {}).items()))
+        for ph in doc["phases"]
+    )
+    return Schedule(phases, groups)
