@@ -173,35 +173,39 @@ INSTANTIABLE: frozenset[tuple[str, str]] = MODULE_CLASSES | {
 
 # Classes a checkpoint may CALL (REDUCE): their ``__init__`` only stores its arguments. Builders
 # with a pure-Python stand-in (tensors, containers, numpy, paths) are in ``_BUILDERS`` below.
-CALLABLE_STUBS: frozenset[tuple[str, str]] = frozenset({
-    ("datetime", "datetime"),
-    ("datetime", "date"),
-    ("datetime", "time"),
-    ("datetime", "timedelta"),
-    ("datetime", "timezone"),
-    ("argparse", "Namespace"),
-    ("torch", "device"),
-    ("builtins", "object"),
-    ("__builtin__", "object"),
-    ("builtins", "bytearray"),
-    ("__builtin__", "bytearray"),
-    ("builtins", "bytes"),
-    ("__builtin__", "bytes"),
-    ("builtins", "complex"),
-    ("__builtin__", "complex"),
-    ("builtins", "slice"),
-    ("__builtin__", "slice"),
-    ("builtins", "range"),
-    ("__builtin__", "range"),
-    ("ultralytics.utils", "IterableSimpleNamespace"),
-})
+CALLABLE_STUBS: frozenset[tuple[str, str]] = frozenset(
+    {
+        ("datetime", "datetime"),
+        ("datetime", "date"),
+        ("datetime", "time"),
+        ("datetime", "timedelta"),
+        ("datetime", "timezone"),
+        ("argparse", "Namespace"),
+        ("torch", "device"),
+        ("builtins", "object"),
+        ("__builtin__", "object"),
+        ("builtins", "bytearray"),
+        ("__builtin__", "bytearray"),
+        ("builtins", "bytes"),
+        ("__builtin__", "bytes"),
+        ("builtins", "complex"),
+        ("__builtin__", "complex"),
+        ("builtins", "slice"),
+        ("__builtin__", "slice"),
+        ("builtins", "range"),
+        ("__builtin__", "range"),
+        ("ultralytics.utils", "IterableSimpleNamespace"),
+    }
+)
 
 # Referenced as values only (passed to a builder, never called): the tensor types.
-_DATA_REFS: frozenset[tuple[str, str]] = frozenset({
-    ("torch", "Tensor"),
-    ("torch._tensor", "Tensor"),
-    ("torch.nn.parameter", "Parameter"),
-})
+_DATA_REFS: frozenset[tuple[str, str]] = frozenset(
+    {
+        ("torch", "Tensor"),
+        ("torch._tensor", "Tensor"),
+        ("torch.nn.parameter", "Parameter"),
+    }
+)
 
 # Budgets for what one file's pickles may ask of the reader. Real checkpoints: a yolov5n training
 # file's data.pkl is 186 KB and 77k opcodes; yolov5x about 4x that. A bomb stops at these bounds
@@ -330,14 +334,18 @@ _MAX_DIM = 1 << 62
 
 
 def _as_tuple(v: Any) -> tuple[int, ...]:
-    if (isinstance(v, (tuple, list)) and len(v) <= 64
-            and all(isinstance(x, int) and not isinstance(x, bool) and 0 <= x < _MAX_DIM for x in v)):
+    if (
+        isinstance(v, (tuple, list))
+        and len(v) <= 64
+        and all(isinstance(x, int) and not isinstance(x, bool) and 0 <= x < _MAX_DIM for x in v)
+    ):
         return tuple(v)
     raise pickle.UnpicklingError("tensor shape or stride is not a tuple of non-negative ints")
 
 
-def check_view(offset: int, shape: tuple[int, ...], stride: tuple[int, ...], itemsize: int,
-               storage_bytes: int) -> str | None:
+def check_view(
+    offset: int, shape: tuple[int, ...], stride: tuple[int, ...], itemsize: int, storage_bytes: int
+) -> str | None:
     """Why a tensor view (element offset, shape, stride) does not fit its storage, or None.
 
     Checked when a tensor is read from the pickle, before any byte of it is ever read: a view
@@ -352,8 +360,10 @@ def check_view(offset: int, shape: tuple[int, ...], stride: tuple[int, ...], ite
     else:
         end = offset + 1 + sum((d - 1) * s for d, s in zip(shape, stride, strict=True))
     if end * itemsize > storage_bytes:
-        return (f"view (offset {offset}, shape {list(shape)}, stride {list(stride)}) runs past its "
-                f"storage of {storage_bytes} bytes")
+        return (
+            f"view (offset {offset}, shape {list(shape)}, stride {list(stride)}) runs past its "
+            f"storage of {storage_bytes} bytes"
+        )
     return None
 
 
@@ -369,14 +379,19 @@ def _rebuild_tensor(storage: Any, offset: Any, size: Any, stride: Any, *rest: An
 
 def _check_tensor(t: TensorMeta) -> None:
     assert t.storage is not None
-    why = check_view(t.offset, t.shape, t.stride, DTYPE_SIZES.get(t.dtype, 1),
-                     t.storage.numel * t.storage.itemsize)
+    why = check_view(t.offset, t.shape, t.stride, DTYPE_SIZES.get(t.dtype, 1), t.storage.numel * t.storage.itemsize)
     if why is not None:
         raise pickle.UnpicklingError(f"tensor {why}")
 
 
 def _rebuild_tensor_v3(
-    storage: Any, offset: Any, size: Any, stride: Any, requires_grad: Any, hooks: Any, dtype: Any,
+    storage: Any,
+    offset: Any,
+    size: Any,
+    stride: Any,
+    requires_grad: Any,
+    hooks: Any,
+    dtype: Any,
     *rest: Any,
 ) -> TensorMeta:
     t = _rebuild_tensor(storage, offset, size, stride, requires_grad)
@@ -434,8 +449,18 @@ class _NumpyDTypeStub(NumpyDType):
 
 
 _STRUCT_CODES = {
-    "f8": "d", "f4": "f", "f2": "e", "i8": "q", "i4": "i", "i2": "h", "i1": "b",
-    "u8": "Q", "u4": "I", "u2": "H", "u1": "B", "b1": "?",
+    "f8": "d",
+    "f4": "f",
+    "f2": "e",
+    "i8": "q",
+    "i4": "i",
+    "i2": "h",
+    "i1": "b",
+    "u8": "Q",
+    "u4": "I",
+    "u2": "H",
+    "u1": "B",
+    "b1": "?",
 }
 
 
@@ -482,10 +507,16 @@ class _Instantiator:
             raise pickle.UnpicklingError(f"{self._qual} of a non-class")
         if self._qual.endswith("_reconstructor"):
             base = args[0] if args else None
-            if not (isinstance(base, type) and issubclass(base, Stub) and base._stub_name == "object"
-                    and base._stub_module in ("builtins", "__builtin__")):
-                self._report(f"{self._qual} with base {getattr(base, '_stub_module', '?')}."
-                             f"{getattr(base, '_stub_name', type(base).__name__)}")
+            if not (
+                isinstance(base, type)
+                and issubclass(base, Stub)
+                and base._stub_name == "object"
+                and base._stub_module in ("builtins", "__builtin__")
+            ):
+                self._report(
+                    f"{self._qual} with base {getattr(base, '_stub_module', '?')}."
+                    f"{getattr(base, '_stub_name', type(base).__name__)}"
+                )
         return cls.__new__(cls)
 
 
@@ -515,8 +546,10 @@ _BUILDERS: dict[tuple[str, str], Any] = {
     ("numpy._core.multiarray", "_reconstruct"): _np_reconstruct,
 }
 _INSTANTIATORS = {
-    ("copyreg", "_reconstructor"), ("copy_reg", "_reconstructor"),
-    ("copyreg", "__newobj__"), ("copyreg", "__newobj_ex__"),
+    ("copyreg", "_reconstructor"),
+    ("copy_reg", "_reconstructor"),
+    ("copyreg", "__newobj__"),
+    ("copyreg", "__newobj_ex__"),
 }
 _NDARRAY_MODULES = ("numpy", "numpy.core.multiarray", "numpy._core.multiarray")
 
@@ -626,9 +659,11 @@ class RestrictedUnpickler(pickle.Unpickler):
             self._flag(qual)
         stub = self._stubs.get(key)
         if stub is None:
-            stub = type(name.rpartition(".")[2] or "stub", (Stub,),
-                        {"_stub_module": module, "_stub_name": name,
-                         "_stub_called": self._called_reporter(key, qual)})
+            stub = type(
+                name.rpartition(".")[2] or "stub",
+                (Stub,),
+                {"_stub_module": module, "_stub_name": name, "_stub_called": self._called_reporter(key, qual)},
+            )
             self._stubs[key] = stub
         return stub
 

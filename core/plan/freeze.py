@@ -21,6 +21,7 @@ from typing import Any
 
 from yolofreeze.core.checkpoint.reader import ModelInfo
 from yolofreeze.core.errors import EXIT_BAD_DATA, PlanError
+from yolofreeze.core.plan import schedule as sched
 from yolofreeze.core.safeio import UnsafePathError, read_limited
 from yolofreeze.core.safeio import (
     write_atomic as write_atomic,  # the one atomic writer; callers import it from here too
@@ -394,7 +395,9 @@ def _ultralytics_items(plan: FreezePlan) -> list[int | str] | None:
     return items
 
 
-def export(plan: FreezePlan, fmt: str, sha256: str | None = None) -> Export:
+def export(plan: FreezePlan, fmt: str, sha256: str | None = None, schedule: sched.Schedule | None = None) -> Export:
+    if (why := sched.refusal(fmt, schedule)) is not None:
+        return Export(fmt, "", False, why)
     if fmt == "yolov5":
         return yolov5_args(plan)
     if fmt == "python":
@@ -412,7 +415,7 @@ def export(plan: FreezePlan, fmt: str, sha256: str | None = None) -> Export:
         note = "Ultralytics also always freezes '.dfl' parameters" if plan.info.kind == "ultralytics" else ""
         return Export("ultralytics", "freeze=" + _pylist(items) + "\n", True, note)
     if fmt == "json":
-        return Export("json", json.dumps(plan_document(plan, sha256), indent=2) + "\n", True)
+        return Export("json", json.dumps(plan_document(plan, sha256, schedule), indent=2) + "\n", True)
     if fmt == "names":
         return Export("names", "".join(n + "\n" for n in plan.ordered_frozen), True)
     raise PlanError(f"unknown format {fmt!r}; use one of: {', '.join(FORMATS)}")
@@ -422,10 +425,14 @@ def _pylist(items: Sequence[int | str]) -> str:
     return "[" + ", ".join(repr(x) for x in items) + "]"
 
 
-def plan_document(plan: FreezePlan, sha256: str | None = None) -> dict[str, Any]:
+def plan_document(
+    plan: FreezePlan, sha256: str | None = None, schedule: sched.Schedule | None = None
+) -> dict[str, Any]:
     c = plan.counts
     y = yolov5_args(plan)
-    return {
+    order = [p.name for p in plan.info.parameters]
+    staged = {} if schedule is None or not schedule.staged else {"schedule": sched.schedule_json(schedule, order)}
+    return staged | {
         "format": PLAN_FILE_TAG,
         "version": 1,
         "checkpoint": {
@@ -456,6 +463,7 @@ class ImportedPlan:
     plan: FreezePlan
     format: str
     warnings: tuple[str, ...] = ()
+    schedule: sched.Schedule | None = None  # a json plan file's phases (the plan is phase 0)
 
 
 def detect_format(text: str) -> str:
@@ -488,8 +496,8 @@ def import_plan(info: ModelInfo, text: str, fmt: str | None = None) -> ImportedP
     if fmt in ("python", "ultralytics"):
         return ImportedPlan(_from_list(info, text, fmt), fmt)
     if fmt == "json":
-        plan, warnings = _from_json(info, text)
-        return ImportedPlan(plan, fmt, warnings)
+        plan, warnings, schedule = _from_json(info, text)
+        return ImportedPlan(plan, fmt, warnings, schedule)
     if fmt == "names":
         lines = (ln.strip() for ln in io.StringIO(text))  # one line at a time: no list of 16 MiB of lines
         return ImportedPlan(_by_names(info, (ln for ln in lines if ln and not ln.startswith("#"))), fmt)
@@ -528,7 +536,7 @@ def _from_list(info: ModelInfo, text: str, fmt: str) -> FreezePlan:
     return plan_from_prefixes(info, [f"model.{x}." for x in items])
 
 
-def _from_json(info: ModelInfo, text: str) -> tuple[FreezePlan, tuple[str, ...]]:
+def _from_json(info: ModelInfo, text: str) -> tuple[FreezePlan, tuple[str, ...], sched.Schedule | None]:
     """Our own plan file; a warning when it was made for a file of another name."""
     try:
         doc = json.loads(text)
@@ -540,7 +548,8 @@ def _from_json(info: ModelInfo, text: str) -> tuple[FreezePlan, tuple[str, ...]]
         raise PlanError("plan file is not valid JSON (a value is out of range)") from None
     if not isinstance(doc, dict) or doc.get("format") != PLAN_FILE_TAG:
         raise PlanError('not a yolofreeze plan file (missing "format": "yolofreeze-plan")')
-    names = doc.get("frozen")
+    schedule = sched.schedule_from_json(info, doc["schedule"]) if "schedule" in doc else None
+    names = sorted(schedule.phases[0].frozen) if schedule else doc.get("frozen")
     if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
         raise PlanError('plan file: "frozen" must be a list of parameter names')
     ck = doc.get("checkpoint") or {}
@@ -553,11 +562,12 @@ def _from_json(info: ModelInfo, text: str) -> tuple[FreezePlan, tuple[str, ...]]
     if other and isinstance(prefixes, list) and all(isinstance(x, str) and x for x in prefixes):
         # Another model size (yolov5s -> yolov5m): its names differ (more C3 bottlenecks), its
         # layers do not; the file's prefixes are the plan as the user made it.
-        return _by_prefixes(info, prefixes, str(made_for or "another checkpoint"))
+        plan, notes = _by_prefixes(info, prefixes, str(made_for or "another checkpoint"))
+        return plan, notes, None  # (a schedule names parameters of its own checkpoint: refused above)
     warnings: tuple[str, ...] = ()
     if made_for and made_for != os.path.basename(info.path):
         warnings = (f"plan was made for {_short(str(made_for), 120)}; applied by parameter name",)
-    return _by_names(info, names), warnings
+    return _by_names(info, names), warnings, schedule
 
 
 def _by_prefixes(info: ModelInfo, prefixes: list[str], made_for: str) -> tuple[FreezePlan, tuple[str, ...]]:

@@ -34,6 +34,7 @@ from yolofreeze.core.errors import (
     YoloFreezeError,
 )
 from yolofreeze.core.plan.freeze import FreezePlan, compress, nothing_to_train
+from yolofreeze.core.plan.schedule import Schedule, schedule_json
 from yolofreeze.core.safeio import no_space_message
 from yolofreeze.core.training import options
 from yolofreeze.core.training.dataset import DataCheck, Problem, YamlRefused, check_data_yaml, load_yaml_file
@@ -65,6 +66,7 @@ class LaunchOptions:
     # estimator.prediction_record: the configuration the figures were computed for, step and whole run
     prediction: dict[str, Any] = field(default_factory=dict)
     extra_env: dict[str, str] = field(default_factory=dict)  # tests: network guard, etc.
+    schedule: Schedule | None = None  # staged unfreezing; ``frozen`` is then its phase 0
 
 
 @dataclass(frozen=True)
@@ -339,6 +341,8 @@ def launch(
     (run_dir / "data.yaml").write_text(yaml.safe_dump(v.data.normalised, sort_keys=False), encoding="utf-8")
     ordered = [p.name for p in v.info.parameters if p.name in opts.frozen]
     (run_dir / "frozen.txt").write_text("".join(n + "\n" for n in ordered), encoding="utf-8")
+    if opts.schedule is not None and opts.schedule.staged:  # the runner applies it (child/phases.py)
+        write_json_atomic(run_dir / "schedule.json", schedule_json(opts.schedule, [p.name for p in v.info.parameters]))
     kw = train_kwargs(opts, v, run_dir)
     cmd = train_command(run_dir, v.gpus, python)
     config: dict[str, Any] = {
@@ -402,8 +406,8 @@ def launch(
             bn_eval=opts.bn_eval,
             options={
                 k: v_
-                for k, v_ in asdict(replace(opts, frozen=frozenset())).items()
-                if k not in ("frozen", "prediction")
+                for k, v_ in asdict(replace(opts, frozen=frozenset(), schedule=None)).items()
+                if k not in ("frozen", "prediction", "schedule")
             }
             | {
                 "CUDA_VISIBLE_DEVICES": os.environ.get("CUDA_VISIBLE_DEVICES"),

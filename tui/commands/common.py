@@ -10,6 +10,7 @@ from collections.abc import Callable
 from yolofreeze.core.checkpoint.reader import ModelInfo, read_checkpoint
 from yolofreeze.core.errors import UsageError
 from yolofreeze.core.plan.freeze import PRESETS_HELP, FreezePlan, load_plan_file, preset
+from yolofreeze.core.plan.schedule import Schedule
 from yolofreeze.tui.format import safe_text
 
 
@@ -84,9 +85,14 @@ def open_checkpoint(args: argparse.Namespace) -> ModelInfo:
 
 
 def resolve_plan(info: ModelInfo, args: argparse.Namespace) -> FreezePlan:
+    return resolve_schedule(info, args)[0]
+
+
+def resolve_schedule(info: ModelInfo, args: argparse.Namespace) -> tuple[FreezePlan, Schedule | None]:
+    """The plan (a schedule's phase 0) and, for a json plan file with phases, the schedule."""
     if getattr(args, "plan", None):
         imported = load_plan_file(info, args.plan)
         for w in imported.warnings:
             print(f"yolofreeze-tui: note: {safe_text(w)}", file=sys.stderr)  # quotes the plan file
-        return imported.plan
-    return preset(info, getattr(args, "preset", None) or "none")
+        return imported.plan, imported.schedule
+    return preset(info, getattr(args, "preset", None) or "none"), None

@@ -11,6 +11,7 @@ import json
 import os
 from dataclasses import asdict
 
+from yolofreeze.core.checkpoint.reader import ModelInfo
 from yolofreeze.core.errors import EXIT_OK, UsageError
 from yolofreeze.core.memory.estimator import (
     MemoryEstimate,
@@ -22,6 +23,7 @@ from yolofreeze.core.memory.estimator import (
     max_batch,
 )
 from yolofreeze.core.monitoring.nvml import gpu_total_memory
+from yolofreeze.core.plan.schedule import Schedule
 from yolofreeze.core.training import options
 from yolofreeze.tui.commands.common import (
     MAX_GPU_GIB,
@@ -29,7 +31,7 @@ from yolofreeze.tui.commands.common import (
     add_plan_arguments,
     open_checkpoint,
     positive_number,
-    resolve_plan,
+    resolve_schedule,
     whole_number,
 )
 from yolofreeze.tui.format import human_bytes, human_count, step_time_text
@@ -104,21 +106,34 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--gpu-mem must be more than 0 GiB, got {args.gpu_mem}")
     info = open_checkpoint(args)
     info.require_safe("estimate memory for it")  # exit 3: the estimate would build (and run) it
-    plan = resolve_plan(info, args)
-    est = estimate_memory(info, plan.frozen, config)
+    plan, schedule = resolve_schedule(info, args)
+    phases = _phase_estimates(info, schedule, config)
+    # A schedule must fit in its largest phase: that one is the table and the fit check.
+    peak = max(range(len(phases)), key=lambda i: phases[i][1].plan.nvidia_smi) if phases else None
+    frozen = schedule.phases[peak].frozen if schedule is not None and peak is not None else plan.frozen
+    est = phases[peak][1] if peak is not None else estimate_memory(info, plan.frozen, config)
     gpu_bytes = int(args.gpu_mem * (1 << 30)) if args.gpu_mem is not None else gpu_total_memory()
-    best = max_batch(info, plan.frozen, config, gpu_bytes) if gpu_bytes else None
+    best = max_batch(info, frozen, config, gpu_bytes) if gpu_bytes else None
     img = effective_img(info, config.img)
     label = f"preset {args.preset}" if args.preset else f"plan {os.path.basename(args.plan)}"
+    if peak is not None:
+        label += f", peak phase {peak}"
     if args.json:
-        print(json.dumps(_as_json(est, label, img, gpu_bytes, best), indent=2))
+        doc = _as_json(est, label, img, gpu_bytes, best)
+        if peak is not None:
+            doc["phases"] = [{"from_epoch": e, "nvidia_smi": x.plan.nvidia_smi} for e, x in phases]
+            doc["peak_phase"] = peak
+        print(json.dumps(doc, indent=2))
     else:
+        for i, (e, x) in enumerate(phases):
+            mark = "  <- peak: must fit" if i == peak else ""
+            print(f"phase {i} (from epoch {e}): {human_bytes(x.plan.nvidia_smi)} per GPU (nvidia-smi){mark}")
         print(
             _table(
                 est,
                 label,
                 img,
-                plan.counts.frozen_params,
+                sum(p.numel for p in info.parameters if p.name in frozen),
                 plan.counts.total_params,
                 gpu_bytes,
                 best,
@@ -126,6 +141,15 @@ def run(args: argparse.Namespace) -> int:
             )
         )
     return EXIT_OK
+
+
+def _phase_estimates(
+    info: ModelInfo, schedule: Schedule | None, config: TrainConfig
+) -> list[tuple[int, MemoryEstimate]]:
+    """(start epoch, estimate) per phase of a schedule; empty for a plain plan."""
+    if schedule is None or len(schedule.phases) < 2:
+        return []
+    return [(ph.start_epoch, estimate_memory(info, ph.frozen, config)) for ph in schedule.phases]
 
 
 def _fits(est: MemoryEstimate, gpu_bytes: int | None) -> bool | None:

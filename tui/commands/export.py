@@ -9,7 +9,12 @@ from yolofreeze.core.errors import EXIT_HOSTILE, EXIT_OK, EXIT_USAGE, UsageError
 from yolofreeze.core.plan.formats import SUFFIXES, format_for_path
 from yolofreeze.core.plan.freeze import FORMATS, export
 from yolofreeze.core.safeio import UnsafePathError, no_space_message, write_atomic
-from yolofreeze.tui.commands.common import add_checkpoint_argument, add_plan_arguments, open_checkpoint, resolve_plan
+from yolofreeze.tui.commands.common import (
+    add_checkpoint_argument,
+    add_plan_arguments,
+    open_checkpoint,
+    resolve_schedule,
+)
 from yolofreeze.tui.format import safe_text
 
 
@@ -43,8 +48,8 @@ def chosen_format(fmt: str | None, output: str | None) -> str:
 
 def run(args: argparse.Namespace) -> int:
     info = open_checkpoint(args)
-    plan = resolve_plan(info, args)
-    result = export(plan, chosen_format(args.format, args.output))
+    plan, schedule = resolve_schedule(info, args)
+    result = export(plan, chosen_format(args.format, args.output), schedule=schedule)
     if not result.exact or not result.text:
         print(f"yolofreeze-tui: {safe_text(result.note)}", file=sys.stderr)  # quotes names from the file
         return EXIT_USAGE

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from dataclasses import replace
 from typing import TextIO
 
 from yolofreeze.core.errors import EXIT_OK, EXIT_TRAINING_FAILED
@@ -23,7 +24,7 @@ from yolofreeze.tui.commands.common import (
     add_checkpoint_argument,
     add_plan_arguments,
     checkpoint_path,
-    resolve_plan,
+    resolve_schedule,
     whole_number,
 )
 from yolofreeze.tui.format import safe_text
@@ -90,7 +91,9 @@ def run(args: argparse.Namespace) -> int:
     path = checkpoint_path(args)
     info = read_checkpoint(path)
     info.require_safe("train from it")
-    plan = resolve_plan(info, args)
+    plan, schedule = resolve_schedule(info, args)
+    if schedule is not None and args.no_bn_eval:  # the flag turns the policy off in every phase
+        schedule = replace(schedule, phases=tuple(replace(ph, bn_eval=False) for ph in schedule.phases))
     require_something_to_train(info, plan.frozen)  # exit 4 with the one line, before anything starts
     opts = LaunchOptions(
         checkpoint=path,
@@ -108,6 +111,7 @@ def run(args: argparse.Namespace) -> int:
         bn_eval=not args.no_bn_eval,
         plots=not args.no_plots,
         yolov5_dir=args.yolov5_dir,
+        schedule=schedule,
     )
     v = validate(opts, info=info)
     if not v.ok:
@@ -127,6 +131,13 @@ def run(args: argparse.Namespace) -> int:
             f"{plan.counts.frozen_params:,} of {plan.counts.total_params:,} parameters frozen; {bn}",
             flush=True,
         )
+        if schedule is not None and schedule.staged:
+            for line in schedule.describe():
+                print(f"  {line}", flush=True)
+            late = [i for i, ph in enumerate(schedule.phases) if ph.start_epoch >= opts.epochs]
+            if late:
+                last = opts.epochs - 1
+                print(f"yolofreeze-tui: note: phase {late[0]} starts after the last epoch ({last})", flush=True)
         print(f"log: {record.log}", flush=True)
         if args.detach:
             print(f"follow it with: yolofreeze-tui attach {record.run_id}", flush=True)

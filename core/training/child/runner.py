@@ -389,6 +389,11 @@ class FreezeHook:
                 },
             )
 
+    def set_phase(self, frozen: set[str], bn_eval: bool) -> None:
+        """A schedule's next phase (child/phases.py sets requires_grad): which BN layers stay in eval."""
+        self.frozen, self.bn_eval = frozen, bn_eval
+        self.bn = frozen_bn_names(self.model, frozen) if bn_eval else []
+
     def eval_bn(self, *args: Any) -> None:
         if self.model is None or not self.bn:
             return
@@ -534,7 +539,7 @@ def train(run_dir: Path) -> int:
     progress: ProgressWriter | None = None
     try:
         from yolofreeze.core.paths import cache_dir
-        from yolofreeze.core.training.child import offline
+        from yolofreeze.core.training.child import offline, phases
 
         config = read_json(run_dir / "config.json") or {}
         if os.environ.get("YOLOFREEZE_FORBID_NETWORK"):
@@ -569,6 +574,7 @@ def train(run_dir: Path) -> int:
         stop.raise_now = False  # from here on yolov5 runs: stop at the boundaries only
         hook = FreezeHook(frozen, bool(config.get("bn_eval", True)), run_dir)
         tm.smart_optimizer = hook.wrap_optimizer(tm.smart_optimizer)
+        staged = phases.install(run_dir, tm, hook, MAIN)  # None for a plain plan
         progress = ProgressWriter(run_dir, int(kw["epochs"]), writer)
         points = StopPoints(run_dir, stop, progress)
         tm.create_dataloader = points.wrap_dataloader(tm.create_dataloader)
@@ -583,6 +589,8 @@ def train(run_dir: Path) -> int:
         tm.train = train_fn
         callbacks = tm.Callbacks()
         points.register(callbacks, hook, status)
+        if staged is not None:
+            staged.register(callbacks)
         opt = tm.parse_opt(True)
         for k, v in kw.items():
             setattr(opt, k, v)
@@ -660,6 +668,8 @@ def _verify(run_dir: Path, status: Status) -> None:
         print(f"yolofreeze: after-run check could not run: {type(e).__name__}: {e}", flush=True)
         return
     print(f"yolofreeze: after-run check: {v.summary}", flush=True)
+    for phase in v.phases:
+        print(f"yolofreeze:   {phase['line']}", flush=True)
 
 
 def main(argv: list[str]) -> int:
