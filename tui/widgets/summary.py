@@ -17,7 +17,7 @@ from textual.widget import Widget
 
 from yolofreeze.core.memory.analytic import StateBytes
 from yolofreeze.core.plan.freeze import Export, PlanCounts
-from yolofreeze.tui.format import human_bytes, human_count, safe_text
+from yolofreeze.tui.format import human_bytes, human_count, safe_text, step_time_text
 from yolofreeze.tui.settings import Settings, gib_text
 
 if TYPE_CHECKING:
@@ -155,18 +155,22 @@ class PlanSummary(Widget):
         return f"max batch {most}" if most else "not even batch 1 fits"
 
     def peak_line(self, with_max: bool = True) -> Text:
-        """The traced figure against no freezing, and whether it fits the chosen GPU."""
+        """The whole run's traced figure (epoch 0, validation and training after it) against no
+        freezing, and whether it fits the chosen GPU: epoch 0 fitting is not enough."""
         v = self.estimate_view
         t = Text(no_wrap=True, overflow="ellipsis")
-        t.append("peak (nvidia-smi) ", "dim")
-        if v.estimate is not None:
-            e = v.estimate
+        e = v.estimate
+        whole = e is not None and e.plan_run is not None and e.baseline_run is not None
+        t.append("whole run (nvidia-smi) " if whole else "peak (nvidia-smi) ", "dim")
+        if e is not None:
             stale = v.state == "estimating"
             num = "dim" if stale else "bold"
-            t.append_text(_pair(e.plan.nvidia_smi, e.baseline.nvidia_smi, num))
+            plan_smi = e.run_nvidia_smi
+            base_smi = e.baseline_run.nvidia_smi if e.baseline_run is not None else e.baseline.nvidia_smi
+            t.append_text(_pair(plan_smi, base_smi, num))
             s = self.figures.settings
             # stale: greyed, so no red verdict of the old batch sits next to a new one
-            if e.plan.nvidia_smi <= s.gpu_bytes:
+            if plan_smi <= s.gpu_bytes:
                 ok = "yellow" if s.gpu_assumed else "bold green"  # "fits" a size nobody measured
                 t.append(f"  ✓ fits {self.gpu_text()}", "dim" if stale else ok)
             else:
@@ -183,6 +187,23 @@ class PlanSummary(Widget):
             t.append("estimate follows…", "dim")
         return t
 
+    def step_text(self) -> Text:
+        """Predicted step time against no freezing (traced FLOPs), greyed while recomputing."""
+        e = self.estimate_view.estimate
+        if e is None or not e.baseline_flops.step:
+            return Text("")
+        return Text(step_time_text(e.step_ratio), "dim" if self.estimate_view.state == "estimating" else "bold")
+
+    def phases_text(self) -> Text:
+        """Which phase of the run sets its peak, and epoch 0's figure beside it."""
+        e = self.estimate_view.estimate
+        if e is None or e.plan_run is None:
+            return Text("")
+        return Text(
+            f"whole run set by {e.plan_run.phase}; epoch 0 alone {human_bytes(e.plan.nvidia_smi)}",
+            "dim",
+        )
+
     # -- layout ------------------------------------------------------------------------------
 
     def render(self) -> RenderableType:
@@ -194,7 +215,7 @@ class PlanSummary(Widget):
                 ("weights+grads+opt ", "dim"),
                 self.state_line("SGD", self.figures.sgd),
                 "  ",
-                self.state_line("Adam", self.figures.adam),
+                self.step_text() if self.step_text().plain else self.state_line("Adam", self.figures.adam),
                 no_wrap=True,
                 overflow="ellipsis",
             ),
@@ -244,6 +265,7 @@ class PlanSummary(Widget):
             Text("TRAINING PEAK (traced, per GPU)", "bold"),
             self.settings_text(),
             self.peak_line(with_max=False),
+            *(line for line in (self.phases_text(), self.step_text()) if line.plain),
         ]
         most = self.estimate_view.max_batch
         if most is not None:  # its own line: beside the verdict it is cut at 120 columns
