@@ -37,7 +37,7 @@ async def test_fits_is_judged_on_the_whole_run_not_epoch_0(yolov5s: Path) -> Non
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_until(pilot, lambda: "whole run" in summary_text(app), "the whole-run headline")
         text = summary_text(app)
-        assert "whole run (nvidia-smi) 30.0 vs" in text and "DOES NOT FIT" in text
+        assert "whole run (smi) 30.0 vs" in text and "DOES NOT FIT" in text
         summary = app.screen.query_one(PlanSummary)
         assert summary.step_text().plain == "step ≈ 1.00\u00d7 no freeze (±0%)"  # nothing frozen yet
         await pilot.press("b")  # the backbone: 57.7% of the parameters stop computing gradients

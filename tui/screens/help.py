@@ -28,6 +28,8 @@ LEGEND = [
     ("×3", "The module repeats its block that many times"),  # noqa: RUF001  (the sign the tree draws)
     ("estimating…", "The figures are greyed: they are for the previous settings until the new estimate"),
     ("assumed 24 GiB", "No GPU visible: the fit check uses a size nobody measured (g types another)"),
+    ("whole run (smi)", "What nvidia-smi would show at the run's peak per GPU: epoch 0, validation, training after it"),
+    ("step ≈ 0.6×", "Predicted time of one training iteration against no freezing (traced FLOPs)"),  # noqa: RUF001
 ]
 
 # Keys Textual or the tree provide that are worth knowing, with no Binding of ours behind them.

@@ -161,7 +161,7 @@ class PlanSummary(Widget):
         t = Text(no_wrap=True, overflow="ellipsis")
         e = v.estimate
         whole = e is not None and e.plan_run is not None and e.baseline_run is not None
-        t.append("whole run (nvidia-smi) " if whole else "peak (nvidia-smi) ", "dim")
+        t.append("whole run (smi) " if whole else "peak (nvidia-smi) ", "dim")  # short: room for the verdict at 80
         if e is not None:
             stale = v.state == "estimating"
             num = "dim" if stale else "bold"
