@@ -57,6 +57,22 @@ def model_image_step(info: ModelInfo) -> int:
     return image_step(info.metadata.stride, info.detection_levels)
 
 
+P6_IMG = 1280  # the size yolov5's P6 models (yolov5n6 … x6) are trained and published at
+
+
+def model_img(info: ModelInfo) -> int:
+    """The image size to start from for this checkpoint: the one it was trained at when its saved
+    options say (``opt.imgsz``, as train.py stores it), else 1280 for a P6 model, else train.py's
+    default; always one train.py would train at (a multiple of the grid, two cells at least)."""
+    step = model_image_step(info)
+    saved = info.metadata.training_options.get("imgsz")
+    if isinstance(saved, list) and saved:
+        saved = saved[0]
+    if isinstance(saved, int) and not isinstance(saved, bool) and 2 * step <= saved <= MAX_IMG:
+        return effective_img(saved, step)
+    return effective_img(P6_IMG if info.detection_levels > 3 else DEFAULTS.img, step)
+
+
 def effective_img(img: int, step: int) -> int:
     """The image size train.py trains at: ``check_img_size(img, gs, floor=gs * 2)`` rounds up to a
     multiple of the grid size and never goes below two grid cells."""

@@ -70,3 +70,19 @@ def test_every_optimizer_has_a_state_size() -> None:
 
     sizes = {o: state_bytes(10, 10, o).optimizer for o in options.OPTIMIZERS}
     assert sizes == {"SGD": 40, "Adam": 80, "AdamW": 80}
+
+
+def test_the_starting_image_size_follows_the_model(yolov5s: Path, ckpt_dir: Path) -> None:
+    from dataclasses import replace
+
+    from yolofreeze.core.checkpoint.reader import read_checkpoint
+    from yolofreeze.core.training.options import model_img
+
+    p5, p6 = read_checkpoint(yolov5s), read_checkpoint(ckpt_dir / "yolov5n6.pt")
+    assert model_img(p5) == 640 and model_img(p6) == 1280  # P6 models are trained and published at 1280
+    trained = replace(p5, metadata=replace(p5.metadata, training_options={"imgsz": 416}))
+    assert model_img(trained) == 416  # the size its own opt says it was trained at
+    odd = replace(p6, metadata=replace(p6.metadata, training_options={"imgsz": 1000}))
+    assert model_img(odd) == 1024  # rounded as train.py would: a multiple of the P6 grid (64)
+    junk = replace(p5, metadata=replace(p5.metadata, training_options={"imgsz": "640; rm -rf /"}))
+    assert model_img(junk) == 640

@@ -37,7 +37,7 @@ from yolofreeze.core.plan.freeze import (
     yolov5_args,
 )
 from yolofreeze.core.plan.session import PlanSession
-from yolofreeze.core.training.options import check_batch, check_img, effective_img, model_image_step
+from yolofreeze.core.training.options import check_batch, check_img, effective_img, model_image_step, model_img
 from yolofreeze.tui.deps import AppDeps
 from yolofreeze.tui.estimate_scheduler import EstimateScheduler, Estimator
 from yolofreeze.tui.format import human_bytes, human_count, safe_text
@@ -108,7 +108,7 @@ class MainScreen(Screen[None]):
         self.info = info
         self.model: ModelTree = model_tree(info)
         self.session = PlanSession(plan)
-        self.settings = Settings()
+        self.settings = Settings(img=model_img(info))  # yolov5s6 starts at 1280, not 640
         self.deps = deps
         self.notes = notes
         self.estimates = EstimateScheduler(self, info, estimator, estimate_delay)
