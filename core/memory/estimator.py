@@ -9,10 +9,12 @@ torch and yolov5 are imported only inside the functions that trace (core must im
 
 from __future__ import annotations
 
+import contextlib
 import json
+import sys
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -226,6 +228,25 @@ def _model_key(info: ModelInfo) -> tuple[str, int, int]:
     return json.dumps(cfg, sort_keys=True), nc, options.model_image_step(info)
 
 
+# Progress for a user who waits on a cold estimate (CLI `estimate`): told each slow step as it starts.
+_PROGRESS: list[Callable[[str], None]] = []
+
+
+@contextlib.contextmanager
+def reporting(say: Callable[[str], None]) -> Iterator[None]:
+    """Within the block, ``say`` gets one line as each slow step starts (imports, each trace)."""
+    _PROGRESS.append(say)
+    try:
+        yield
+    finally:
+        _PROGRESS.remove(say)
+
+
+def _say(what: str) -> None:
+    for say in list(_PROGRESS):
+        say(what)
+
+
 def _trace_pair(
     info: ModelInfo, frozen: frozenset[str], optimizer: str, amp: bool, cancelled: Callable[[], bool] | None
 ) -> _TracePair:
@@ -237,9 +258,13 @@ def _trace_pair(
         if hit is not None:
             _TRACE_CACHE.move_to_end(key)
             return hit
+    if "yolofreeze.core.memory.tracing.trace" not in sys.modules:
+        _say("importing torch and yolov5")
     trace = _import_trace()
     _check_names(trace, info, yaml_json, nc)
     sizes = (2 * gs, 4 * gs)
+    what = "no freezing" if not frozen else f"the plan ({len(frozen)} tensors frozen)"
+    _say(f"tracing a training step for {what} at two sizes")
     try:
         small, large = (
             trace.trace_step(json.loads(yaml_json), nc, frozen, optimizer, amp, TRACE_BATCH, s, cancelled)
@@ -314,6 +339,7 @@ def _val_pair(info: ModelInfo, amp: bool, cancelled: Callable[[], bool] | None) 
             return hit
     validation = _import_validation()
     _check_names(_import_trace(), info, yaml_json, nc)
+    _say("tracing the validation pass at two sizes")
     try:
         small, large = (
             validation.trace_validation(json.loads(yaml_json), nc, amp, TRACE_BATCH, _val_side(s, gs), cancelled)
@@ -637,5 +663,6 @@ __all__ = [
     "estimate_memory",
     "max_batch",
     "prediction_record",
+    "reporting",
     "val_img",
 ]

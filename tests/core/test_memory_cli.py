@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -95,3 +98,27 @@ def test_a_p6_model_rounds_to_its_stride_64_grid(ckpt_dir: Path, capsys: pytest.
     p6 = ckpt_dir / "yolov5n6.pt"
     assert _estimate_json(p6, 600, capsys)["effective_img"] == 640
     assert _estimate_json(p6, 64, capsys)["effective_img"] == 128
+
+
+def _cold_estimate(path: Path, *flags: str) -> subprocess.CompletedProcess[str]:
+    cmd = [sys.executable, "-m", "yolofreeze.tui.cli", "estimate", str(path), "--preset", "backbone"]
+    return subprocess.run([*cmd, "--batch", "8", "--img", "128", *flags], capture_output=True, text=True, timeout=300)
+
+
+def test_a_cold_estimate_says_each_slow_step_as_it_starts(yolov5n: Path) -> None:
+    r = _cold_estimate(yolov5n, "--progress")
+    assert r.returncode == 0, r.stderr
+    steps = [line for line in r.stderr.splitlines() if line.startswith("estimate: ")]
+    assert [s.split(" … ")[0] for s in steps[:4]] == [
+        "estimate: importing torch and yolov5",
+        "estimate: tracing a training step for no freezing at two sizes",
+        "estimate: tracing a training step for the plan (99 tensors frozen) at two sizes",
+        "estimate: tracing the validation pass at two sizes",
+    ]
+    assert all(re.search(r"\(\d+\.\d s\)$", s) for s in steps)  # when each started, from the command's start
+    assert "no freeze" in r.stdout  # the table itself is unchanged on stdout
+
+
+def test_progress_is_off_when_stderr_is_not_a_terminal(yolov5n: Path) -> None:
+    r = _cold_estimate(yolov5n, "--gpu-mem", "8")
+    assert r.returncode == 0 and "estimate: " not in r.stderr and "no freeze" in r.stdout

@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
+import time
 from dataclasses import asdict
 
 from yolofreeze.core.checkpoint.reader import ModelInfo
@@ -21,6 +23,7 @@ from yolofreeze.core.memory.estimator import (
     effective_img,
     estimate_memory,
     max_batch,
+    reporting,
 )
 from yolofreeze.core.monitoring.nvml import gpu_total_memory
 from yolofreeze.core.plan.schedule import Schedule
@@ -97,6 +100,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="memory of one GPU, for the fit check and the largest batch (default: read from NVML)",
     )
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="say each slow step on stderr (default: when stderr is a terminal)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -107,13 +116,23 @@ def run(args: argparse.Namespace) -> int:
     info = open_checkpoint(args)
     info.require_safe("estimate memory for it")  # exit 3: the estimate would build (and run) it
     plan, schedule = resolve_schedule(info, args)
-    phases = _phase_estimates(info, schedule, config)
-    # A schedule must fit in its largest phase: that one is the table and the fit check.
-    peak = max(range(len(phases)), key=lambda i: phases[i][1].plan.nvidia_smi) if phases else None
-    frozen = schedule.phases[peak].frozen if schedule is not None and peak is not None else plan.frozen
-    est = phases[peak][1] if peak is not None else estimate_memory(info, plan.frozen, config)
-    gpu_bytes = int(args.gpu_mem * (1 << 30)) if args.gpu_mem is not None else gpu_total_memory()
-    best = max_batch(info, frozen, config, gpu_bytes) if gpu_bytes else None
+    show = sys.stderr.isatty() if args.progress is None else args.progress
+    started = time.monotonic()
+
+    def say(step: str) -> None:
+        if show:
+            print(f"estimate: {step} … ({time.monotonic() - started:.1f} s)", file=sys.stderr, flush=True)
+
+    with reporting(say):
+        phases = _phase_estimates(info, schedule, config)
+        # A schedule must fit in its largest phase (whole run): that one is the table and the fit check.
+        peak = max(range(len(phases)), key=lambda i: phases[i][1].run_nvidia_smi) if phases else None
+        frozen = schedule.phases[peak].frozen if schedule is not None and peak is not None else plan.frozen
+        est = phases[peak][1] if peak is not None else estimate_memory(info, plan.frozen, config)
+        gpu_bytes = int(args.gpu_mem * (1 << 30)) if args.gpu_mem is not None else gpu_total_memory()
+        if gpu_bytes:
+            say("searching the largest batch that fits")
+        best = max_batch(info, frozen, config, gpu_bytes) if gpu_bytes else None
     img = effective_img(info, config.img)
     label = f"preset {args.preset}" if args.preset else f"plan {os.path.basename(args.plan)}"
     if peak is not None:
@@ -121,13 +140,16 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         doc = _as_json(est, label, img, gpu_bytes, best)
         if peak is not None:
-            doc["phases"] = [{"from_epoch": e, "nvidia_smi": x.plan.nvidia_smi} for e, x in phases]
+            doc["phases"] = [
+                {"from_epoch": e, "nvidia_smi": x.plan.nvidia_smi, "run_nvidia_smi": x.run_nvidia_smi}
+                for e, x in phases
+            ]
             doc["peak_phase"] = peak
         print(json.dumps(doc, indent=2))
     else:
         for i, (e, x) in enumerate(phases):
             mark = "  <- peak: must fit" if i == peak else ""
-            print(f"phase {i} (from epoch {e}): {human_bytes(x.plan.nvidia_smi)} per GPU (nvidia-smi){mark}")
+            print(f"phase {i} (from epoch {e}): {human_bytes(x.run_nvidia_smi)} per GPU (nvidia-smi, whole run){mark}")
         print(
             _table(
                 est,
