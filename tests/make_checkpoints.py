@@ -32,7 +32,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from yolofreeze.core.thirdparty import quiet_env
-from yolofreeze.core.training.child.build import build_checkpoint, model_yaml_path
+from yolofreeze.core.training.child.build import build_checkpoint, model_yaml_path, stripped_checkpoint
 
 quiet_env()  # every yolov5/ultralytics import below: no banner, nothing in the user's home
 
@@ -80,20 +80,7 @@ def _model(cfg: str | dict[str, Any], nc: int = 80) -> torch.nn.Module:
 
 
 def _stripped(model: torch.nn.Module) -> dict[str, Any]:
-    model = copy.deepcopy(model).half()
-    for p in model.parameters():
-        p.requires_grad = False
-    return {
-        "epoch": -1,
-        "best_fitness": None,
-        "model": model,
-        "ema": None,
-        "updates": None,
-        "optimizer": None,
-        "opt": None,
-        "git": None,
-        "date": "2026-01-01T00:00:00",
-    }
+    return stripped_checkpoint(copy.deepcopy(model), "2026-01-01T00:00:00")
 
 
 def _training(model: torch.nn.Module) -> dict[str, Any]:

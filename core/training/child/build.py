@@ -62,16 +62,13 @@ def build_checkpoint(cfg: str | dict[str, Any], path: Path, nc: int = 80, seed: 
     return path
 
 
-def save_stripped(model: Any, path: Path, date: str | None = None) -> None:
-    """Save ``model`` as train.py's strip_optimizer leaves a checkpoint: fp16, frozen, no optimizer.
-
-    Written to a temporary file beside ``path`` and renamed, so readers (and DDP ranks racing
-    to write the same file) never see half of it.
-    """
+def stripped_checkpoint(model: Any, date: str | None) -> dict[str, Any]:
+    """The dict yolov5's strip_optimizer leaves: the model in fp16 without gradients, no EMA or
+    optimizer (converts ``model`` in place)."""
     model.half()
     for p in model.parameters():
         p.requires_grad = False
-    ckpt = {
+    return {
         "epoch": -1,
         "best_fitness": None,
         "model": model,
@@ -82,6 +79,15 @@ def save_stripped(model: Any, path: Path, date: str | None = None) -> None:
         "git": None,
         "date": date,
     }
+
+
+def save_stripped(model: Any, path: Path, date: str | None = None) -> None:
+    """Save ``model`` as train.py's strip_optimizer leaves a checkpoint: fp16, frozen, no optimizer.
+
+    Written to a temporary file beside ``path`` and renamed, so readers (and DDP ranks racing
+    to write the same file) never see half of it.
+    """
+    ckpt = stripped_checkpoint(model, date)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
