@@ -553,6 +553,9 @@ def train(run_dir: Path) -> int:
         status.set(phase="importing")
         stop.check("start-up")
         _paused(run_dir, "import", stop)
+        # raise_now would raise a signal arriving here at once; one that came during the test pause
+        # must too, not after train.py's (torch's) whole import
+        stop.check("before importing train.py")
         tm, roots, root = import_train_module(config.get("yolov5_dir"))
         offline.patch_modules(roots, root)
         offline.atomic_torch_save()
