@@ -553,9 +553,6 @@ def train(run_dir: Path) -> int:
         status.set(phase="importing")
         stop.check("start-up")
         _paused(run_dir, "import", stop)
-        # raise_now would raise a signal arriving here at once; one that came during the test pause
-        # must too, not after train.py's (torch's) whole import
-        stop.check("before importing train.py")
         tm, roots, root = import_train_module(config.get("yolov5_dir"))
         offline.patch_modules(roots, root)
         offline.atomic_torch_save()
@@ -627,12 +624,15 @@ def train(run_dir: Path) -> int:
 
 
 def _paused(run_dir: Path, stage: str, stop: StopControl) -> None:
-    """A test pause during our own start-up: a signal there sets the flag; the next check raises."""
+    """A test pause during our own start-up: a signal there sets the flag, and where ``raise_now``
+    was on (a signal would have raised at once) the end of the pause raises, not a later check."""
     before, stop.raise_now = stop.raise_now, False
     try:
         pause_point(run_dir, stage, lambda: stop.requested)
     finally:
         stop.raise_now = before
+    if before:
+        stop.check(stage)
 
 
 def _quiet_signals(stop: StopControl) -> None:
