@@ -93,12 +93,19 @@ def test_oom_evidence_is_only_what_was_observed() -> None:
 def test_lost_supervisor_then_stop_reaches_the_trainer(tmp_path: Path) -> None:
     d = tmp_path / "runs" / "lost"
     d.mkdir(parents=True)
-    trainer = "import signal, sys, time\nsignal.signal(signal.SIGINT, lambda *a: sys.exit(130))\ntime.sleep(60)\n"
+    # The supervisor starts the trainer with SIGINT ignored (the real runner watches stop.json until
+    # its handlers are in); this stand-in says when its handler is in, so the SIGINT cannot land first.
+    ready = d / "handler-in"
+    trainer = (
+        "import signal, sys, time\nsignal.signal(signal.SIGINT, lambda *a: sys.exit(130))\n"
+        f"open({str(ready)!r}, 'w').close()\ntime.sleep(60)\n"
+    )
     p = start_supervisor(d, trainer)
     rec = record_for(tmp_path, "lost-rec", p)
     rec = RunRecord(**{**rec.__dict__, "run_dir": str(d), "log": str(d / "train.log")})
     wait_for(lambda: (d / "trainer.json").is_file(), what="trainer.json")
     tpid = json.loads((d / "trainer.json").read_text())["pid"]
+    wait_for(ready.is_file, what="the stand-in trainer's SIGINT handler")
     assert run_status(rec).state == "starting"
     os.kill(p.pid, signal.SIGKILL)
     p.wait(5)

@@ -86,8 +86,9 @@ def test_launch_form_80x24_with_problems(snap_compare: Any, yolov5n: Path, here:
 def test_runs_screen_80x24_delete_question(snap_compare: Any, here: Path) -> None:
     """Two finished runs, newest first; `d` on the newest asks whether to delete its record, the
     question wrapped whole inside the dialog."""
-    finished(here, "20261130-100000-old-0001", NOON - 3600)
-    finished(here, "20261130-110000-new-0002", NOON)
+    # relative paths: the record's bytes (shown in the question) must not depend on the tmp path
+    finished(Path("."), "20261130-100000-old-0001", NOON - 3600)
+    finished(Path("."), "20261130-110000-new-0002", NOON)
     seen: dict[str, str] = {}
 
     async def run_before(pilot: Pilot[Any]) -> None:
@@ -98,9 +99,10 @@ def test_runs_screen_80x24_delete_question(snap_compare: Any, here: Path) -> Non
         await pilot.pause()
         seen["text"] = screen_text(pilot.app)
 
-    app = Host(RunsScreen(AppDeps(state_dir=here)))
+    app = Host(RunsScreen(AppDeps(state_dir=Path("."))))
     assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
-    assert "Delete the record of run 20261130-110000-new-0002" in seen["text"]
+    folder = sum(f.stat().st_size for f in (here / "runs" / "20261130-110000-new-0002").iterdir())
+    assert f"Delete the record of run 20261130-110000-new-0002 ({folder} B)?" in " ".join(seen["text"].split())
     assert "no other run uses it." in seen["text"]
 
 
